@@ -1,0 +1,5 @@
+//! Library behind every Lambda function and the local server: domain rules, use-case
+//! services, the ports they depend on, and the adapters that implement those ports.
+
+pub mod domain;
+pub mod signing;
