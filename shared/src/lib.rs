@@ -1,5 +1,8 @@
 //! Library behind every Lambda function and the local server: domain rules, use-case
 //! services, the ports they depend on, and the adapters that implement those ports.
 
+pub mod adapters;
 pub mod domain;
+pub mod ports;
+pub mod secret;
 pub mod signing;
