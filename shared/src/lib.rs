@@ -3,6 +3,9 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod lambda_sqs;
 pub mod ports;
+pub mod records;
 pub mod secret;
+pub mod services;
 pub mod signing;

@@ -43,7 +43,9 @@ impl LocalServer {
                 .await;
             match served {
                 Ok(()) => tracing::debug!(server = name, %addr, "test server stopped"),
-                Err(err) => tracing::error!(server = name, %addr, error = %err, "test server failed"),
+                Err(err) => {
+                    tracing::error!(server = name, %addr, error = %err, "test server failed")
+                }
             }
         });
         tracing::debug!(server = name, %addr, "test server started");

@@ -1,5 +1,12 @@
 //! Domain types and validation rules. Nothing here performs I/O.
 
+pub mod app;
+pub mod connection;
+pub mod ids;
+pub mod meeting_mapping;
 pub mod meeting_url;
 pub mod metadata;
 pub mod outbound_url;
+pub mod project;
+pub mod time;
+pub mod webhook;

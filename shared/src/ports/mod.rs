@@ -2,6 +2,7 @@
 //! for AWS (DynamoDB, KMS, SQS) and for the embedded local backend (SQLite, a key file).
 
 pub mod clock;
+pub mod outbound;
 pub mod queue;
 pub mod secrets;
 pub mod store;

@@ -86,6 +86,8 @@ pub enum ZoomError {
     #[error("Zoom is temporarily unavailable: {message}")]
     Transient {
         message: String,
+        /// The HTTP status, or `None` when no answer arrived (timeout, connection failure).
+        status: Option<u16>,
         retry_after: Option<Duration>,
     },
     #[error("Zoom returned an unexpected response: {0}")]

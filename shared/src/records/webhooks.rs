@@ -1,0 +1,132 @@
+//! Webhook subscription and delivery records.
+
+use crate::domain::webhook::{Delivery, Subscription, Trigger};
+use crate::ports::store::{Condition, Index, Item, Position, Store, StoreError};
+use crate::records::{Direction, RecordPage, Versioned, encode, keys, list_page, load};
+
+const SUBSCRIPTIONS: &str = "WEBHOOKS";
+const DELIVERIES: &str = "DELIVERIES";
+
+pub async fn insert_subscription(
+    store: &dyn Store,
+    subscription: &Subscription,
+) -> Result<(), StoreError> {
+    let item = Item::new(keys::subscription(&subscription.id), encode(subscription)?).with_gsi1(
+        keys::list_entry(
+            keys::project_list(&subscription.project_id, SUBSCRIPTIONS),
+            subscription.created_at,
+            &subscription.id,
+        ),
+    );
+    store.put(item, Condition::NotExists).await
+}
+
+pub async fn get_subscription(
+    store: &dyn Store,
+    project_id: &str,
+    subscription_id: &str,
+) -> Result<Option<Subscription>, StoreError> {
+    Ok(
+        load::<Subscription>(store, &keys::subscription(subscription_id))
+            .await?
+            .map(|record| record.value)
+            .filter(|subscription| subscription.project_id == project_id),
+    )
+}
+
+pub async fn delete_subscription(
+    store: &dyn Store,
+    subscription_id: &str,
+) -> Result<bool, StoreError> {
+    store
+        .delete(&keys::subscription(subscription_id), Condition::Exists)
+        .await
+}
+
+pub async fn list_subscriptions(
+    store: &dyn Store,
+    project_id: &str,
+    page_size: usize,
+    start: Option<(Direction, Position)>,
+) -> Result<RecordPage<Subscription>, StoreError> {
+    let pk = keys::project_list(project_id, SUBSCRIPTIONS);
+    list_page(
+        store,
+        Index::Gsi1,
+        &pk,
+        page_size,
+        start,
+        |_: &Subscription| true,
+    )
+    .await
+}
+
+/// Every subscription of the project that listens to `trigger`.
+pub async fn subscribers(
+    store: &dyn Store,
+    project_id: &str,
+    trigger: Trigger,
+) -> Result<Vec<Subscription>, StoreError> {
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let page = list_subscriptions(store, project_id, 100, start).await?;
+        found.extend(
+            page.records
+                .into_iter()
+                .filter(|s| s.triggers.contains(&trigger)),
+        );
+        match page.next {
+            Some(next) => start = Some((Direction::Forward, next)),
+            None => return Ok(found),
+        }
+    }
+}
+
+fn delivery_item(delivery: &Delivery) -> Result<Item, StoreError> {
+    Ok(
+        Item::new(keys::delivery(&delivery.id), encode(delivery)?).with_gsi1(keys::list_entry(
+            keys::project_list(&delivery.project_id, DELIVERIES),
+            delivery.created_at,
+            &delivery.id,
+        )),
+    )
+}
+
+pub async fn insert_delivery(store: &dyn Store, delivery: &Delivery) -> Result<(), StoreError> {
+    store
+        .put(delivery_item(delivery)?, Condition::NotExists)
+        .await
+}
+
+pub async fn get_delivery(
+    store: &dyn Store,
+    delivery_id: &str,
+) -> Result<Option<Versioned<Delivery>>, StoreError> {
+    load(store, &keys::delivery(delivery_id)).await
+}
+
+pub async fn update_delivery(
+    store: &dyn Store,
+    delivery: &Delivery,
+    expected: u64,
+) -> Result<u64, StoreError> {
+    let mut item = delivery_item(delivery)?;
+    item.version = expected + 1;
+    store.put(item, Condition::Version(expected)).await?;
+    Ok(expected + 1)
+}
+
+/// Deliveries of a project, newest first.
+pub async fn list_deliveries(
+    store: &dyn Store,
+    project_id: &str,
+    page_size: usize,
+    start: Option<(Direction, Position)>,
+) -> Result<RecordPage<Delivery>, StoreError> {
+    let pk = keys::project_list(project_id, DELIVERIES);
+    list_page(store, Index::Gsi1, &pk, page_size, start, |_: &Delivery| {
+        true
+    })
+    .await
+}
