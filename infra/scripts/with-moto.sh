@@ -2,7 +2,7 @@
 # Runs CMD [ARGS...] against a throwaway moto server on 127.0.0.1 and exits with CMD's status.
 #
 # Creates .venv-moto at the repository root on first use (pip install 'moto[server]') and
-# reuses it afterwards. CMD sees MOTO_ENDPOINT, static test credentials, region us-east-1,
+# reuses it afterwards. CMD runs with MOTO_ENDPOINT, static test credentials, region us-east-1,
 # AWS_EC2_METADATA_DISABLED=true and NO_PROXY with 127.0.0.1, so no request leaves the host.
 #
 # Example: infra/scripts/with-moto.sh cargo test -p shared --test contract
@@ -55,7 +55,7 @@ moto_pid=$!
 # Poll every 0.1 s for up to 10 s.
 ready=false
 for _ in $(seq 100); do
-    if "$venv/bin/python" -c "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+    if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
         ready=true
         break
     fi
@@ -65,7 +65,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 if [[ "$ready" != true ]]; then
-    echo "with-moto: moto_server did not answer on 127.0.0.1:$port within 10 s; its output:" >&2
+    echo "with-moto: moto_server did not respond on 127.0.0.1:$port within 10 s; its output:" >&2
     cat "$log" >&2
     exit 1
 fi

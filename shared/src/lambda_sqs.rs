@@ -2,8 +2,9 @@
 //! handler's results into a partial batch response.
 //!
 //! The event source mapping must enable `ReportBatchItemFailures`. Lambda then deletes the
-//! messages that succeeded and returns the failed ones to the queue, whose redrive policy
-//! moves a message to the dead-letter queue after `maxReceiveCount` receives.
+//! messages that succeeded, and the failed ones become visible again after the visibility
+//! timeout. The queue's redrive policy moves a message to the dead-letter queue after
+//! `maxReceiveCount` receives.
 
 use std::future::Future;
 
@@ -15,8 +16,8 @@ use crate::ports::queue::Job;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceiveInfo {
     pub message_id: String,
-    /// SQS `ApproximateReceiveCount`: 1 on the first delivery. It can overcount, because
-    /// a receive that Lambda never passed to a handler still counts.
+    /// SQS `ApproximateReceiveCount`: 1 on the first delivery. It can exceed the number of
+    /// handler runs, because a receive that Lambda never passed to a handler still counts.
     pub receive_count: u32,
 }
 
@@ -35,8 +36,8 @@ impl JobFailure {
     }
 }
 
-/// Runs `handler` on every message of `event`, one message after another, and returns the
-/// ids of the messages that failed or whose body is not a `Job`.
+/// Runs `handler` on every message of `event`, one message after another, and returns a
+/// batch response that lists the messages that failed or whose body is not a `Job`.
 ///
 /// Messages run sequentially so the handler's future needs neither `Send` nor `'static`,
 /// and a batch puts no more concurrent load on Zoom and DynamoDB than one job does. The
@@ -83,7 +84,7 @@ where
                 receive_count,
                 body_bytes = body.len(),
                 %error,
-                "SQS message body is not a valid job; it goes to the dead-letter queue after the maximum number of receives"
+                "SQS message body is not a valid job, so it will reach the dead-letter queue after maxReceiveCount receives"
             );
             return Err(message_id);
         }
@@ -234,7 +235,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn handle_batch_reports_failure_as_json_with_item_identifier() {
+    async fn batch_response_json_has_item_identifier() {
         let event = event(vec![record("m-bad", "not json", "1")]);
 
         let response = handle_batch(event, |_, _| async { Ok(()) }).await;

@@ -3,9 +3,11 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod http;
 pub mod lambda_sqs;
 pub mod ports;
 pub mod records;
 pub mod secret;
 pub mod services;
 pub mod signing;
+pub mod telemetry;

@@ -1,4 +1,4 @@
-//! Receivers for the product's signed outbound requests: a fake bot runner that answers join
+//! Receivers for the product's signed outbound requests: a fake bot runner that responds to join
 //! tickets from a script, and a webhook receiver that records deliveries.
 //!
 //! Both check `X-Webhook-Signature`, which is base64 (standard alphabet, padded) of
@@ -62,12 +62,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// # Panics
 ///
-/// Panics when `timeout` passes first, naming `what` and the count reached.
+/// Panics when `timeout` passes first, naming `description` and the count reached.
 async fn wait_for_count(
     notify: &Notify,
     expected: usize,
     timeout: Duration,
-    what: &str,
+    description: &str,
     count: impl Fn() -> usize,
 ) {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -81,45 +81,45 @@ async fn wait_for_count(
             return;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            panic!("expected {expected} {what} within {timeout:?}, but {reached} arrived");
+            panic!("expected {expected} {description} within {timeout:?}, but {reached} arrived");
         }
     }
 }
 
-/// A scripted answer of the fake bot runner to one join ticket.
+/// A scripted response of the fake bot runner to one join ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunnerReply {
-    /// Answers 200 with `{"outcome": …, "sub_type": …}`; `sub_type` is left out when `None`.
+    /// Responds 200 with `{"outcome": …, "sub_type": …}`, leaving `sub_type` out when `None`.
     Outcome {
         /// `"joined"`, `"authorized_user_not_in_meeting"` or `"failed"`.
         outcome: String,
         /// Detail of the outcome, such as a Meeting SDK failure name.
         sub_type: Option<String>,
     },
-    /// Answers with this HTTP status and an empty body.
+    /// Responds with this HTTP status and an empty body.
     Status(u16),
-    /// Waits this long, then answers with the inner reply.
+    /// Waits this long, then sends the inner reply.
     Delay(Duration, Box<RunnerReply>),
 }
 
 impl RunnerReply {
-    /// Builds the answer of a bot that joined the meeting.
+    /// Builds the reply of a bot that joined the meeting.
     pub fn joined() -> Self {
         Self::outcome("joined", None)
     }
 
-    /// Builds the answer of a bot that could not join because the authorized user is not in
+    /// Builds the reply of a bot that could not join because the authorized user is not in
     /// the meeting yet.
     pub fn not_in_meeting() -> Self {
         Self::outcome("authorized_user_not_in_meeting", None)
     }
 
-    /// Builds a `failed` answer with the given sub type.
+    /// Builds a `failed` reply with the given sub type.
     pub fn failed(sub_type: &str) -> Self {
         Self::outcome("failed", Some(sub_type))
     }
 
-    /// Builds an answer with any outcome and sub type.
+    /// Builds a reply with any outcome and sub type.
     pub fn outcome(outcome: &str, sub_type: Option<&str>) -> Self {
         Self::Outcome {
             outcome: outcome.to_owned(),
@@ -133,7 +133,7 @@ impl RunnerReply {
     }
 }
 
-/// A fake bot runner: accepts signed join tickets on `POST` to any path and answers each from
+/// A fake bot runner: accepts signed join tickets on `POST` to any path and replies to each from
 /// a script.
 ///
 /// Dropping it stops its server.
@@ -159,8 +159,8 @@ impl RunnerFake {
     /// Starts the runner on a free loopback port.
     ///
     /// `secret` is the runner secret whose UTF-8 bytes key the signature. The n-th accepted
-    /// ticket gets `script[n]`; once the script runs out the last reply repeats, and an empty
-    /// script answers [`RunnerReply::joined`] to every ticket.
+    /// ticket gets `script[n]`. Once the script runs out the last reply repeats, and an empty
+    /// script replies [`RunnerReply::joined`] to every ticket.
     ///
     /// # Panics
     ///
@@ -213,7 +213,7 @@ impl RunnerFake {
         self.tickets()
     }
 
-    /// Stops the server and waits until requests in progress have been answered.
+    /// Stops the server and waits until requests in progress have been handled.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }
@@ -295,7 +295,7 @@ pub struct ReceivedDelivery {
     pub raw: Vec<u8>,
     /// Value of the `X-Webhook-Signature` header, if present.
     pub signature: Option<String>,
-    /// Whether the signature matched the secret known when the delivery arrived; always
+    /// Whether the signature matched the secret known when the delivery arrived. It is always
     /// `false` while no secret is set.
     pub signature_valid: bool,
 }
@@ -327,7 +327,7 @@ struct ReceiverShared {
 }
 
 struct ReceiverState {
-    /// Decoded subscription secret; `None` until known.
+    /// Decoded subscription secret, or `None` until it is known.
     key: Option<Vec<u8>>,
     status: StatusCode,
     deliveries: Vec<ReceivedDelivery>,
@@ -423,7 +423,7 @@ impl WebhookReceiver {
         self.deliveries()
     }
 
-    /// Stops the server and waits until requests in progress have been answered.
+    /// Stops the server and waits until requests in progress have been handled.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }

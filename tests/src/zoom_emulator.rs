@@ -5,8 +5,8 @@
 //! codes, meetings and scripted failures through methods, and afterwards inspects which tokens
 //! were minted or revoked.
 //!
-//! Status codes, error bodies and error codes copy what Zoom returns for the same cases; the
-//! individual handlers say which cases those are.
+//! Status codes, error bodies and error codes imitate Zoom's responses in the same cases. Where
+//! the emulator's choice may differ from Zoom, a `NOTE` at that spot says so.
 
 mod oauth;
 mod rest;
@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::local_server::LocalServer;
 
@@ -61,23 +61,23 @@ impl Endpoint {
     }
 }
 
-/// A scripted answer that replaces the next normal answer of one [`Endpoint`].
+/// A scripted response that replaces the next normal response of one [`Endpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Answers with this HTTP status. The body is `{"code":N,"message":"emulated failure"}` on
+    /// Responds with this HTTP status. The body is `{"code":N,"message":"emulated failure"}` on
     /// REST endpoints and `{"error":"server_error","reason":"emulated failure"}` on OAuth ones.
     Status(u16),
-    /// Answers 429 with a `Retry-After` header of this many seconds.
+    /// Responds 429 with a `Retry-After` header of this many seconds.
     RateLimited {
         /// Value of the `Retry-After` header, in seconds.
         retry_after_seconds: u64,
     },
-    /// Answers 400 `{"error":"invalid_grant","reason":"Invalid Token!"}`, the token endpoint's
-    /// answer to a revoked or superseded refresh token.
+    /// Responds 400 `{"error":"invalid_grant","reason":"Invalid Token!"}`, as the token endpoint
+    /// does for a revoked or superseded refresh token.
     InvalidGrant,
-    /// Answers 400 `{"error":"invalid_client","reason":"Invalid client_id or client_secret"}`.
+    /// Responds 400 `{"error":"invalid_client","reason":"Invalid client_id or client_secret"}`.
     InvalidClient,
-    /// Answers 401 `{"code":124,"message":"Invalid access token."}`, the REST API's answer to
+    /// Responds 401 `{"code":124,"message":"Invalid access token."}`, as the REST API does for
     /// an expired access token.
     ExpiredAccessToken,
     /// Waits this long, then handles the request normally.
@@ -93,7 +93,7 @@ pub struct ZoomUserSpec {
     pub account_id: String,
     /// Account status as Zoom spells it: `"active"`, `"inactive"` or `"pending"`.
     pub status: String,
-    /// Personal meeting id; `None` leaves `pmi` out of `/v2/users/me`.
+    /// Personal meeting id. `None` leaves `pmi` out of `/v2/users/me`.
     pub pmi: Option<u64>,
     /// Email address of the user.
     pub email: String,
@@ -164,7 +164,7 @@ impl ZoomEmulator {
         self.server.base_url()
     }
 
-    /// Stops the server and waits until requests in progress have been answered.
+    /// Stops the server and waits until requests in progress have been handled.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }
@@ -243,10 +243,10 @@ impl ZoomEmulator {
         self.state.lock().meetings.push(meeting);
     }
 
-    /// Queues `failure` as the answer to the next request to `endpoint`.
+    /// Queues `failure` as the response to the next request to `endpoint`.
     ///
     /// Failures queued for one endpoint are used in the order they were queued, one per request.
-    /// A scripted failure other than [`Failure::Delay`] answers without touching the emulator's
+    /// A scripted failure other than [`Failure::Delay`] responds without touching the emulator's
     /// state, so an authorization code or refresh token in that request stays usable.
     pub fn fail_next(&self, endpoint: Endpoint, failure: Failure) {
         self.state
@@ -257,7 +257,7 @@ impl ZoomEmulator {
             .push_back(failure);
     }
 
-    /// Makes every access token issued so far answer 401 code 124. Tokens issued later work.
+    /// Makes every access token issued so far get 401 code 124. Tokens issued later work.
     pub fn expire_access_tokens(&self) {
         for token in self.state.lock().access_tokens.values_mut() {
             token.expired = true;
@@ -269,7 +269,7 @@ impl ZoomEmulator {
         self.state.lock().minted.clone()
     }
 
-    /// Returns how many requests reached `endpoint`, including those answered with a scripted
+    /// Returns how many requests reached `endpoint`, including those that got a scripted
     /// failure or an error.
     pub fn request_count(&self, endpoint: Endpoint) -> usize {
         self.state
@@ -347,7 +347,7 @@ struct EmulatorState {
     apps: HashMap<String, String>,
     users: HashMap<String, ZoomUserSpec>,
     codes: HashMap<String, IssuedCode>,
-    /// Every grant ever made; an index into this vector is a grant id.
+    /// Every grant ever made. An index into this vector is a grant id.
     grants: Vec<Grant>,
     access_tokens: HashMap<String, IssuedAccessToken>,
     meetings: Vec<EmulatedMeeting>,
@@ -375,8 +375,8 @@ struct Grant {
     /// `None` for client-credentials grants, which act for no user.
     user_id: Option<String>,
     scopes: Vec<String>,
-    /// The only refresh token accepted for this grant; `None` once revoked, and always for
-    /// client-credentials grants.
+    /// The only refresh token accepted for this grant. It is `None` once the grant is revoked,
+    /// and always for client-credentials grants.
     refresh_token: Option<String>,
     revoked: bool,
 }
@@ -413,22 +413,32 @@ fn random_alphanumeric(length: usize) -> String {
         .collect()
 }
 
+/// An error response of an emulated endpoint: an HTTP status and a JSON body.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
 /// Builds an OAuth server error, such as `{"error":"invalid_grant","reason":"Invalid Token!"}`.
-fn oauth_error(status: StatusCode, error: &str, reason: Option<&str>) -> Response {
+fn oauth_error(status: StatusCode, error: &str, reason: Option<&str>) -> ApiError {
     let body = match reason {
         Some(reason) => json!({ "error": error, "reason": reason }),
         None => json!({ "error": error }),
     };
-    (status, axum::Json(body)).into_response()
+    ApiError { status, body }
 }
 
 /// Builds a REST API error, such as `{"code":124,"message":"Invalid access token."}`.
-fn rest_error(status: StatusCode, code: u32, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({ "code": code, "message": message })),
-    )
-        .into_response()
+fn rest_error(status: StatusCode, code: u32, message: &str) -> ApiError {
+    let body = json!({ "code": code, "message": message });
+    ApiError { status, body }
 }
 
 fn failure_response(endpoint: Endpoint, failure: Failure) -> Response {
@@ -437,12 +447,12 @@ fn failure_response(endpoint: Endpoint, failure: Failure) -> Response {
             let status = StatusCode::from_u16(status).unwrap_or_else(|_| {
                 panic!("Failure::Status({status}) is not a valid HTTP status code")
             });
-            let body = if endpoint.is_oauth() {
-                json!({ "error": "server_error", "reason": "emulated failure" })
+            let error = if endpoint.is_oauth() {
+                oauth_error(status, "server_error", Some("emulated failure"))
             } else {
-                json!({ "code": status.as_u16(), "message": "emulated failure" })
+                rest_error(status, u32::from(status.as_u16()), "emulated failure")
             };
-            (status, axum::Json(body)).into_response()
+            error.into_response()
         }
         Failure::RateLimited {
             retry_after_seconds,
@@ -451,24 +461,30 @@ fn failure_response(endpoint: Endpoint, failure: Failure) -> Response {
                 StatusCode::TOO_MANY_REQUESTS,
                 429,
                 "You have reached the maximum per-second rate limit for this API. Try again later.",
-            );
+            )
+            .into_response();
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             response
         }
-        Failure::InvalidGrant => oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            Some("Invalid Token!"),
-        ),
-        Failure::InvalidClient => invalid_client(),
-        Failure::ExpiredAccessToken => invalid_access_token(),
+        Failure::InvalidGrant => invalid_grant().into_response(),
+        Failure::InvalidClient => invalid_client().into_response(),
+        Failure::ExpiredAccessToken => invalid_access_token().into_response(),
         Failure::Delay(_) => unreachable!("begin_request handles delays itself"),
     }
 }
 
-fn invalid_client() -> Response {
+/// Builds the token endpoint's response to an unknown, superseded or revoked refresh token.
+fn invalid_grant() -> ApiError {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        Some("Invalid Token!"),
+    )
+}
+
+fn invalid_client() -> ApiError {
     oauth_error(
         StatusCode::BAD_REQUEST,
         "invalid_client",
@@ -476,13 +492,13 @@ fn invalid_client() -> Response {
     )
 }
 
-fn invalid_access_token() -> Response {
+fn invalid_access_token() -> ApiError {
     rest_error(StatusCode::UNAUTHORIZED, 124, "Invalid access token.")
 }
 
-/// Answers requests that match no emulated route, and logs them because they usually mean
+/// Responds 404 to requests that match no emulated route, and logs them because they usually mean
 /// that the product built a wrong URL.
-async fn unknown_route(method: axum::http::Method, uri: Uri) -> Response {
+async fn unknown_route(method: axum::http::Method, uri: Uri) -> ApiError {
     tracing::warn!(%method, path = uri.path(), "zoom emulator: request to an unknown route");
     rest_error(
         StatusCode::NOT_FOUND,

@@ -1,8 +1,12 @@
 //! The storage port on one DynamoDB table.
 //!
-//! Table layout: string keys `pk` and `sk`; the sparse global secondary indexes `gsi1`
-//! (`gsi1pk`, `gsi1sk`) and `gsi2` (`gsi2pk`, `gsi2sk`); `version` (N); `expires_at` (N,
-//! epoch seconds, the table's TTL attribute); and `data`, the record body as a JSON string.
+//! Table layout:
+//! - `pk`, `sk`: the table key, strings.
+//! - `gsi1pk`, `gsi1sk` and `gsi2pk`, `gsi2sk`: the keys of the sparse global secondary
+//!   indexes `gsi1` and `gsi2`, written only for items that have them.
+//! - `version` (N): the optimistic version.
+//! - `expires_at` (N): expiry in epoch seconds, the table's TTL attribute.
+//! - `data` (S): the record body as a JSON string.
 //!
 //! DynamoDB's TTL deletes expired items up to days late, so every read filters them out and
 //! every condition treats them as absent.
@@ -61,8 +65,7 @@ impl DynamoStore {
 
 /// Creates `name` with the layout that `DynamoStore` expects (on-demand billing, both
 /// indexes projecting every attribute), waits until it is active, and enables TTL on
-/// `expires_at`. For tests and local set-up scripts; production tables come from the
-/// infrastructure templates.
+/// `expires_at`. Meant for tests and local set-up scripts.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
     let string_attribute = |attribute: &str| {
         AttributeDefinition::builder()
@@ -287,7 +290,8 @@ fn condition_expression(condition: Condition, now: i64) -> Option<Expression> {
     })
 }
 
-/// The partition and sort key attribute names of `index`, and its DynamoDB index name.
+/// Returns the partition and sort key attribute names of `index` and its DynamoDB index
+/// name.
 fn index_attributes(index: Index) -> (&'static str, &'static str, Option<&'static str>) {
     match index {
         Index::Table => (PK, SK, None),
@@ -401,6 +405,8 @@ fn transaction_error(
             .cancellation_reasons()
             .iter()
             .filter_map(|reason| reason.code())
+            // Operations that did not cause the cancellation report the code "None".
+            .filter(|code| *code != "None")
             .collect();
         if codes.contains(&"ConditionalCheckFailed") {
             return StoreError::ConditionFailed;
@@ -492,14 +498,19 @@ impl Store for DynamoStore {
     async fn transact(&self, operations: Vec<WriteOp>) -> Result<(), StoreError> {
         if operations.len() > MAX_TRANSACTION_OPERATIONS {
             return Err(StoreError::Unavailable(format!(
-                "a transaction holds at most {MAX_TRANSACTION_OPERATIONS} operations, got {}",
+                "a transaction contains at most {MAX_TRANSACTION_OPERATIONS} operations, got {}",
                 operations.len()
             )));
         }
-        // DynamoDB rejects a transaction that touches one item twice, so report it here
-        // with the key instead of as an opaque validation error.
+        let now = now_seconds();
+        let mut items = Vec::with_capacity(operations.len());
         let mut keys = HashSet::new();
         for operation in &operations {
+            let Some(item) = transact_item(operation, &self.table, now)? else {
+                continue;
+            };
+            // DynamoDB rejects a transaction that touches one item twice, so report it
+            // here with the key instead of as an opaque validation error.
             let key = operation_key(operation);
             if !keys.insert(key) {
                 return Err(StoreError::Unavailable(format!(
@@ -507,12 +518,7 @@ impl Store for DynamoStore {
                     key.pk, key.sk
                 )));
             }
-        }
-
-        let now = now_seconds();
-        let mut items = Vec::with_capacity(operations.len());
-        for operation in &operations {
-            items.extend(transact_item(operation, &self.table, now)?);
+            items.push(item);
         }
         // TransactWriteItems rejects an empty list, and an empty transaction changes nothing.
         if items.is_empty() {
@@ -553,14 +559,14 @@ impl Store for DynamoStore {
             .map(|position| exclusive_start_key(position, query.index))
             .transpose()?;
 
-        // One item beyond the limit tells whether another page follows. DynamoDB applies
+        // One item beyond the limit shows whether another page follows. DynamoDB applies
         // `Limit` before the expiry filter and stops at 1 MB, so a request may return fewer
-        // live items than asked for, and the loop follows `LastEvaluatedKey` until it has
+        // live items than requested, and the loop follows `LastEvaluatedKey` until it has
         // enough or the partition ends.
-        let wanted = query.limit + 1;
+        let needed = query.limit.saturating_add(1);
         let mut items = Vec::new();
         loop {
-            let remaining = i32::try_from(wanted - items.len()).unwrap_or(i32::MAX);
+            let remaining = i32::try_from(needed - items.len()).unwrap_or(i32::MAX);
             let output = self
                 .client
                 .query()
@@ -581,7 +587,7 @@ impl Store for DynamoStore {
             for attributes in output.items() {
                 items.push(parse_item(attributes)?);
             }
-            if items.len() >= wanted {
+            if items.len() >= needed {
                 break;
             }
             match output.last_evaluated_key {

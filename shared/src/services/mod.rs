@@ -4,6 +4,7 @@ pub mod apps;
 pub mod connections;
 pub mod crypto;
 pub mod error;
+pub mod jobs;
 pub mod projects;
 pub mod tokens;
 pub mod webhooks;

@@ -61,10 +61,10 @@ store_contract!(
     concurrent_version_updates_have_one_winner,
 );
 
-fn assert_condition_failed<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+fn assert_condition_failed<T: std::fmt::Debug>(result: Result<T, StoreError>, case: &str) {
     assert!(
         matches!(result, Err(StoreError::ConditionFailed)),
-        "{what}: expected ConditionFailed, got {result:?}"
+        "{case}: expected ConditionFailed, got {result:?}"
     );
 }
 
@@ -418,7 +418,7 @@ async fn query_table_descending_with_prefix(store: &dyn Store) {
 }
 
 /// Puts seven items under GSI1 partition `project#1`, with sort keys `t01`..`t07` that run
-/// opposite to the table sort keys, so that the test sees the index order.
+/// opposite to the table sort keys, so that the test checks the index order.
 async fn put_gsi1_list(store: &dyn Store) {
     for n in 1..=7 {
         let item = Item::new(

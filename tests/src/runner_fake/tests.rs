@@ -34,7 +34,7 @@ async fn post(url: &str, body: &[u8], signature: Option<&str>) -> reqwest::Respo
     request.send().await.expect("request is sent")
 }
 
-/// Posts `ticket` signed with the runner secret and returns the status and JSON answer.
+/// Posts `ticket` signed with the runner secret and returns the status and JSON reply.
 async fn post_ticket(runner: &RunnerFake, ticket: &Value) -> (StatusCode, Value) {
     let body = serde_json::to_vec(ticket).unwrap();
     let signature = sign(RUNNER_SECRET.as_bytes(), &body);
@@ -143,7 +143,7 @@ async fn runner_status_and_delayed_replies() {
 }
 
 #[tokio::test]
-async fn runner_with_empty_script_answers_joined() {
+async fn runner_empty_script_replies_joined() {
     let runner = RunnerFake::start(RUNNER_SECRET, Vec::new()).await;
 
     let (status, answer) = post_ticket(&runner, &json!({"attempt": 1})).await;
@@ -209,7 +209,7 @@ async fn receiver_verifies_after_secret_is_set() {
 }
 
 #[tokio::test]
-async fn receiver_answers_configured_status() {
+async fn receiver_uses_configured_status() {
     let receiver = WebhookReceiver::start(VECTOR_SECRET).await;
     receiver.set_status(500);
 

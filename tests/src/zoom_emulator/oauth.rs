@@ -13,11 +13,14 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ACCESS_TOKEN_LIFETIME_SECONDS, EmulatorState, Endpoint, Grant, IssuedAccessToken, SharedState,
-    invalid_client, oauth_error, random_token,
+    ACCESS_TOKEN_LIFETIME_SECONDS, ApiError, EmulatorState, Endpoint, Grant, IssuedAccessToken,
+    SharedState, invalid_client, invalid_grant, oauth_error, random_token,
 };
 
 type Form = HashMap<String, String>;
+
+/// Result of an OAuth handler: a 200 response with a JSON body, or an error.
+type OAuthResult = Result<Response, ApiError>;
 
 /// `POST /oauth/token` for the `authorization_code`, `refresh_token` and `client_credentials`
 /// grant types.
@@ -25,72 +28,64 @@ pub(super) async fn token(
     State(state): State<SharedState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> OAuthResult {
     if let Some(response) = state.begin_request(Endpoint::Token).await {
-        return response;
+        return Ok(response);
     }
-    let form = match parse_form(&headers, &body) {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
+    let form = parse_form(&headers, &body)?;
 
     let mut state = state.lock();
-    let client_id = match state.authenticate_client(&headers, &form) {
-        Ok(client_id) => client_id,
-        Err(response) => return response,
-    };
+    let client_id = state.authenticate_client(&headers, &form)?;
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => state.exchange_code(&client_id, &form),
         Some("refresh_token") => state.refresh(&client_id, &form),
         Some("client_credentials") => state.client_credentials(&client_id),
         other => {
             tracing::debug!(grant_type = ?other, "zoom emulator: unsupported grant type");
-            oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", None)
+            Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                None,
+            ))
         }
     }
 }
 
 /// `POST /oauth/revoke`: revokes the token set that an access or refresh token belongs to.
 ///
-/// An unknown or already revoked token is answered with success, as RFC 7009 section 2.2
-/// requires. A token issued to another app is rejected and stays valid.
+/// An unknown or already revoked token gets a success response, as RFC 7009 section 2.2 says
+/// for invalid tokens. A token issued to another app is rejected and stays valid.
 pub(super) async fn revoke(
     State(state): State<SharedState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> OAuthResult {
     if let Some(response) = state.begin_request(Endpoint::Revoke).await {
-        return response;
+        return Ok(response);
     }
-    let form = match parse_form(&headers, &body) {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
+    let form = parse_form(&headers, &body)?;
 
     let mut state = state.lock();
-    let client_id = match state.authenticate_client(&headers, &form) {
-        Ok(client_id) => client_id,
-        Err(response) => return response,
-    };
+    let client_id = state.authenticate_client(&headers, &form)?;
     let Some(token) = form.get("token") else {
-        return invalid_request("Missing token");
+        return Err(invalid_request("Missing token"));
     };
 
     if let Some(grant_id) = state.find_grant_by_token(token) {
         let grant = &mut state.grants[grant_id];
         if grant.client_id != client_id {
-            return invalid_request("The token was issued to another client");
+            return Err(invalid_request("The token was issued to another client"));
         }
         revoke_grant(grant);
     }
     state.revoked.push(token.clone());
-    axum::Json(json!({ "status": "success" })).into_response()
+    Ok(axum::Json(json!({ "status": "success" })).into_response())
 }
 
 impl EmulatorState {
     /// Returns the client id authenticated by the `Authorization: Basic` header or, when that
     /// header is absent, by the `client_id` and `client_secret` form fields.
-    fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<String, Response> {
+    fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<String, ApiError> {
         let credentials = match headers.get(header::AUTHORIZATION) {
             Some(value) => value.to_str().ok().and_then(parse_basic_credentials),
             None => form
@@ -112,34 +107,36 @@ impl EmulatorState {
         Ok(client_id)
     }
 
-    fn exchange_code(&mut self, client_id: &str, form: &Form) -> Response {
+    fn exchange_code(&mut self, client_id: &str, form: &Form) -> OAuthResult {
         let Some(code) = form.get("code") else {
-            return invalid_request("Missing authorization code");
+            return Err(invalid_request("Missing authorization code"));
         };
         let Some(issued) = self.codes.get_mut(code) else {
-            return invalid_code("unknown code");
+            return Err(invalid_code("unknown code"));
         };
         if issued.used {
-            return invalid_code("the code has already been used");
+            return Err(invalid_code("the code has already been used"));
         }
         if Instant::now() >= issued.expires_at {
-            return invalid_code("the code has expired");
+            return Err(invalid_code("the code has expired"));
         }
         if issued.client_id != client_id {
-            return invalid_code("the code was issued to another client");
+            return Err(invalid_code("the code was issued to another client"));
         }
         if form.get("redirect_uri") != Some(&issued.redirect_uri) {
-            return invalid_code("redirect_uri does not match the authorization request");
+            return Err(invalid_code(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         if let Some(challenge) = &issued.code_challenge {
             let Some(verifier) = form.get("code_verifier") else {
-                return invalid_request("Missing code_verifier");
+                return Err(invalid_request("Missing code_verifier"));
             };
-            // Zoom supports only the S256 method: the challenge is the unpadded base64url
-            // encoding of SHA-256 over the verifier's ASCII bytes (RFC 7636 section 4.2).
+            // The emulator implements only the S256 method, in which the challenge is the
+            // unpadded base64url encoding of SHA-256 over the verifier (RFC 7636 section 4.2).
             let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
             if &computed != challenge {
-                return invalid_request("Invalid code_verifier");
+                return Err(invalid_request("Invalid code_verifier"));
             }
         }
         // NOTE: a code_verifier sent for a code issued without a challenge is ignored, as a
@@ -167,11 +164,11 @@ impl EmulatorState {
     }
 
     /// Exchanges the grant's current refresh token for a new access token and a new refresh
-    /// token. The old refresh token stops working; access tokens issued before stay valid until
+    /// token. The old refresh token stops working, but access tokens issued before stay valid until
     /// they expire.
-    fn refresh(&mut self, client_id: &str, form: &Form) -> Response {
+    fn refresh(&mut self, client_id: &str, form: &Form) -> OAuthResult {
         let Some(refresh_token) = form.get("refresh_token") else {
-            return invalid_request("Missing refresh_token");
+            return Err(invalid_request("Missing refresh_token"));
         };
         let found = self.grants.iter().position(|grant| {
             !grant.revoked
@@ -183,17 +180,13 @@ impl EmulatorState {
                 client_id,
                 "zoom emulator: unknown, superseded or revoked refresh token"
             );
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                Some("Invalid Token!"),
-            );
+            return Err(invalid_grant());
         };
         self.grants[grant_id].refresh_token = Some(random_token("emu-refresh-"));
         self.token_response(grant_id)
     }
 
-    fn client_credentials(&mut self, client_id: &str) -> Response {
+    fn client_credentials(&mut self, client_id: &str) -> OAuthResult {
         self.grants.push(Grant {
             client_id: client_id.to_owned(),
             user_id: None,
@@ -204,8 +197,8 @@ impl EmulatorState {
         self.token_response(self.grants.len() - 1)
     }
 
-    /// Issues a new access token for the grant and builds the token endpoint's 200 answer.
-    fn token_response(&mut self, grant_id: usize) -> Response {
+    /// Issues a new access token for the grant and builds the token endpoint's 200 response.
+    fn token_response(&mut self, grant_id: usize) -> OAuthResult {
         let access_token = random_token("emu-access-");
         self.access_tokens.insert(
             access_token.clone(),
@@ -226,7 +219,7 @@ impl EmulatorState {
         if let Some(refresh_token) = &grant.refresh_token {
             body["refresh_token"] = json!(refresh_token);
         }
-        axum::Json(body).into_response()
+        Ok(axum::Json(body).into_response())
     }
 
     /// Finds the grant that an access token or a current refresh token belongs to.
@@ -247,7 +240,7 @@ fn revoke_grant(grant: &mut Grant) {
 
 /// Parses an `application/x-www-form-urlencoded` body. Parameters in the query string are
 /// ignored, so a client that sends them there fails as it would with a form-only server.
-fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, Response> {
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -277,13 +270,13 @@ fn parse_basic_credentials(value: &str) -> Option<(String, String)> {
     Some((client_id.to_owned(), client_secret.to_owned()))
 }
 
-fn invalid_request(reason: &str) -> Response {
+fn invalid_request(reason: &str) -> ApiError {
     tracing::debug!(reason, "zoom emulator: invalid OAuth request");
     oauth_error(StatusCode::BAD_REQUEST, "invalid_request", Some(reason))
 }
 
 /// Rejects an authorization code. The code itself stays out of the reason because products
 /// may log error bodies and tests search logs for leaked codes.
-fn invalid_code(detail: &str) -> Response {
+fn invalid_code(detail: &str) -> ApiError {
     invalid_request(&format!("Invalid authorization code: {detail}"))
 }

@@ -9,37 +9,37 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{
-    EmulatorState, Endpoint, MintedToken, PageCursor, SharedState, invalid_access_token,
+    ApiError, EmulatorState, Endpoint, MintedToken, PageCursor, SharedState, invalid_access_token,
     random_token, rest_error,
 };
 
 type QueryParams = HashMap<String, String>;
 
+/// Result of a REST handler: a 200 response with a JSON body, or an error.
+type RestResult = Result<Response, ApiError>;
+
 /// Page size of `/v2/users/me/meetings` when the request sets none.
 const DEFAULT_PAGE_SIZE: usize = 30;
 
-/// Largest page size that `/v2/users/me/meetings` serves; larger requests get this many.
+/// Largest page size that `/v2/users/me/meetings` serves. Larger requests get this many.
 const MAX_PAGE_SIZE: usize = 300;
 
 /// Validity of a local-recording join token, in seconds, as Zoom reports it in `expire_in`.
 const LOCAL_RECORDING_TOKEN_LIFETIME_SECONDS: u64 = 120;
 
 /// `GET /v2/users/me`, which needs the scope `user:read:user`.
-pub(super) async fn users_me(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+pub(super) async fn users_me(State(state): State<SharedState>, headers: HeaderMap) -> RestResult {
     if let Some(response) = state.begin_request(Endpoint::UsersMe).await {
-        return response;
+        return Ok(response);
     }
     let state = state.lock();
-    let user_id = match state.authorize(&headers, "user:read:user") {
-        Ok(user_id) => user_id,
-        Err(response) => return response,
-    };
+    let user_id = state.authorize(&headers, "user:read:user")?;
     let Some(user) = state.users.get(&user_id) else {
-        return rest_error(
+        return Err(rest_error(
             StatusCode::NOT_FOUND,
             1001,
             &format!("User does not exist: {user_id}."),
-        );
+        ));
     };
 
     let mut body = json!({
@@ -52,7 +52,7 @@ pub(super) async fn users_me(State(state): State<SharedState>, headers: HeaderMa
     if let Some(pmi) = user.pmi {
         body["pmi"] = json!(pmi);
     }
-    axum::Json(body).into_response()
+    Ok(axum::Json(body).into_response())
 }
 
 /// `GET /v2/users/me/token?type=onbehalf&meeting_id=N` or `?type=zak`.
@@ -60,95 +60,87 @@ pub(super) async fn users_me(State(state): State<SharedState>, headers: HeaderMa
 /// The optional `ttl` parameter is accepted and has no effect here.
 ///
 /// NOTE: Zoom also serves the deprecated `type=token` and treats a missing `type` as that type.
-/// The emulator rejects both with code 300, so a product that forgets `type` fails here.
+/// The emulator rejects both with code 300, so a product that omits `type` fails here.
 pub(super) async fn user_token(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Query(query): Query<QueryParams>,
-) -> Response {
+) -> RestResult {
     if let Some(response) = state.begin_request(Endpoint::UserToken).await {
-        return response;
+        return Ok(response);
     }
     let mut state = state.lock();
     match query.get("type").map(String::as_str) {
         Some("onbehalf") => {
-            let user_id = match state.authorize(&headers, "user:read:token") {
-                Ok(user_id) => user_id,
-                Err(response) => return response,
-            };
+            let user_id = state.authorize(&headers, "user:read:token")?;
             let meeting_id = match query.get("meeting_id").map(String::as_str) {
                 None | Some("") => {
-                    return rest_error(StatusCode::BAD_REQUEST, 300, "meeting_id is required");
+                    return Err(rest_error(
+                        StatusCode::BAD_REQUEST,
+                        300,
+                        "meeting_id is required",
+                    ));
                 }
                 Some(meeting_id) if !is_meeting_number(meeting_id) => {
-                    return rest_error(
+                    return Err(rest_error(
                         StatusCode::BAD_REQUEST,
                         300,
                         &format!("Invalid meeting_id: {meeting_id}."),
-                    );
+                    ));
                 }
                 Some(meeting_id) => meeting_id.to_owned(),
             };
             state.mint("onbehalf", "emu-obf-", user_id, Some(meeting_id), None)
         }
         Some("zak") => {
-            let user_id = match state.authorize(&headers, "user:read:zak") {
-                Ok(user_id) => user_id,
-                Err(response) => return response,
-            };
+            let user_id = state.authorize(&headers, "user:read:zak")?;
             state.mint("zak", "emu-zak-", user_id, None, None)
         }
-        other => rest_error(
+        other => Err(rest_error(
             StatusCode::BAD_REQUEST,
             300,
             &format!(
                 "Invalid type: {}. The emulator serves onbehalf and zak.",
                 other.unwrap_or("(missing)")
             ),
-        ),
+        )),
     }
 }
 
 /// `GET /v2/users/me/zak`.
-pub(super) async fn user_zak(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+pub(super) async fn user_zak(State(state): State<SharedState>, headers: HeaderMap) -> RestResult {
     if let Some(response) = state.begin_request(Endpoint::UserToken).await {
-        return response;
+        return Ok(response);
     }
     let mut state = state.lock();
-    let user_id = match state.authorize(&headers, "user:read:zak") {
-        Ok(user_id) => user_id,
-        Err(response) => return response,
-    };
+    let user_id = state.authorize(&headers, "user:read:zak")?;
     state.mint("zak", "emu-zak-", user_id, None, None)
 }
 
 /// `GET /v2/meetings/{meetingNumber}/jointoken/local_recording`.
 ///
-/// Only the meeting's host gets a token; Zoom answers everyone else as if the meeting did not
-/// exist. The `bypass_waiting_room` query parameter is accepted and has no effect here.
+/// Only the meeting's host gets a token. Zoom responds to everyone else as if the meeting did
+/// not exist. The `bypass_waiting_room` query parameter is accepted and has no effect here.
 pub(super) async fn local_recording_token(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Path(meeting_number): Path<String>,
-) -> Response {
+) -> RestResult {
     if let Some(response) = state.begin_request(Endpoint::LocalRecordingToken).await {
-        return response;
+        return Ok(response);
     }
     let mut state = state.lock();
-    let user_id = match state.authorize(&headers, "meeting:read:local_recording_token") {
-        Ok(user_id) => user_id,
-        Err(response) => return response,
-    };
+    let user_id = state.authorize(&headers, "meeting:read:local_recording_token")?;
     let hosted = state
         .meetings
         .iter()
         .any(|meeting| meeting.host_id == user_id && meeting.number.to_string() == meeting_number);
     if !hosted {
-        return rest_error(
+        return Err(rest_error(
             StatusCode::NOT_FOUND,
             3001,
             &format!("Meeting does not exist: {meeting_number}."),
-        );
+        ));
     }
     let expire_in = json!(LOCAL_RECORDING_TOKEN_LIFETIME_SECONDS);
     state.mint(
@@ -165,25 +157,22 @@ pub(super) async fn list_meetings(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Query(query): Query<QueryParams>,
-) -> Response {
+) -> RestResult {
     if let Some(response) = state.begin_request(Endpoint::ListMeetings).await {
-        return response;
+        return Ok(response);
     }
     let mut state = state.lock();
-    let user_id = match state.authorize(&headers, "meeting:read:list_meetings") {
-        Ok(user_id) => user_id,
-        Err(response) => return response,
-    };
+    let user_id = state.authorize(&headers, "meeting:read:list_meetings")?;
 
     let page_size = match query.get("page_size").map(String::as_str) {
         None | Some("") => DEFAULT_PAGE_SIZE,
         Some(text) => match text.parse::<usize>() {
             Ok(0) | Err(_) => {
-                return rest_error(
+                return Err(rest_error(
                     StatusCode::BAD_REQUEST,
                     300,
                     &format!("Invalid page_size: {text}."),
-                );
+                ));
             }
             Ok(size) => size.min(MAX_PAGE_SIZE),
         },
@@ -193,7 +182,11 @@ pub(super) async fn list_meetings(
         Some(token) => match state.page_tokens.get(token) {
             Some(cursor) if cursor.user_id == user_id => cursor.offset,
             _ => {
-                return rest_error(StatusCode::BAD_REQUEST, 300, "Invalid next_page_token.");
+                return Err(rest_error(
+                    StatusCode::BAD_REQUEST,
+                    300,
+                    "Invalid next_page_token.",
+                ));
             }
         },
     };
@@ -231,13 +224,13 @@ pub(super) async fn list_meetings(
         String::new()
     };
 
-    axum::Json(json!({
+    let body = json!({
         "page_size": page_size,
         "total_records": total_records,
         "next_page_token": next_page_token,
         "meetings": page,
-    }))
-    .into_response()
+    });
+    Ok(axum::Json(body).into_response())
 }
 
 impl EmulatorState {
@@ -247,7 +240,7 @@ impl EmulatorState {
     /// A missing, unknown, expired or revoked token gets 401 code 124. A token without
     /// `required_scope` (a granular scope such as `user:read:token`) gets 400 code 4711.
     /// Tokens in the query string are never read.
-    fn authorize(&self, headers: &HeaderMap, required_scope: &str) -> Result<String, Response> {
+    fn authorize(&self, headers: &HeaderMap, required_scope: &str) -> Result<String, ApiError> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -278,14 +271,14 @@ impl EmulatorState {
             ));
         }
         // A client-credentials grant has no scopes, so the scope check above already rejects
-        // its tokens; this branch only keeps the lookup total.
+        // its tokens. This branch exists because the grant type allows no user.
         let Some(user_id) = &grant.user_id else {
             return Err(invalid_access_token());
         };
         Ok(user_id.clone())
     }
 
-    /// Records a new token and builds the `{"token": …}` answer, with one extra field if given.
+    /// Records a new token and builds the `{"token": …}` response, with one extra field if given.
     fn mint(
         &mut self,
         kind: &str,
@@ -293,7 +286,7 @@ impl EmulatorState {
         user_id: String,
         meeting_number: Option<String>,
         extra_field: Option<(&str, Value)>,
-    ) -> Response {
+    ) -> RestResult {
         let token = random_token(prefix);
         self.minted.push(MintedToken {
             kind: kind.to_owned(),
@@ -305,7 +298,7 @@ impl EmulatorState {
         if let Some((name, value)) = extra_field {
             body[name] = value;
         }
-        axum::Json(body).into_response()
+        Ok(axum::Json(body).into_response())
     }
 }
 

@@ -681,7 +681,7 @@ async fn meeting_list_is_paginated() {
 }
 
 #[tokio::test]
-async fn meeting_list_defaults_to_30_and_caps_at_300() {
+async fn meeting_list_page_size_limits() {
     let fx = fixture().await;
     for index in 0..301_u64 {
         fx.emulator
@@ -793,7 +793,7 @@ async fn scripted_expired_token_on_rest() {
 }
 
 #[tokio::test]
-async fn scripted_delay_then_normal_answer() {
+async fn scripted_delay_then_normal_response() {
     let fx = fixture().await;
     let access_token = fx.access_token(ALL_SCOPES).await;
     fx.emulator.add_meeting(USER_ID, 85_012_345_678, "Standup");
@@ -835,5 +835,5 @@ async fn shutdown_stops_serving() {
     fx.emulator.shutdown().await;
 
     let result = http.post(&url).send().await;
-    assert!(result.is_err(), "server still answered: {result:?}");
+    assert!(result.is_err(), "server still responded: {result:?}");
 }

@@ -1,0 +1,67 @@
+//! The in-process queue consumer: polls due jobs, runs them, and moves jobs that keep
+//! failing to the dead-letter table, as SQS's redrive policy does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::adapters::sqlite::SqliteQueue;
+use shared::services::Services;
+use shared::services::jobs::run_job;
+use tokio::sync::watch;
+
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// A received job stays hidden this long; a worker that dies mid-job releases it then.
+const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Receives before a failing job is moved to the dead-letter table.
+const MAX_RECEIVES: u32 = 5;
+const BATCH_SIZE: usize = 10;
+
+pub async fn run(services: Arc<Services>, queue: SqliteQueue, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match queue.receive(BATCH_SIZE, VISIBILITY_TIMEOUT) {
+            Ok(jobs) if !jobs.is_empty() => {
+                for received in jobs {
+                    process(&services, &queue, received).await;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "receiving jobs failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn process(
+    services: &Services,
+    queue: &SqliteQueue,
+    received: shared::adapters::sqlite::ReceivedJob,
+) {
+    let receipt = received.receipt;
+    let outcome = match &received.job {
+        Ok(job) => run_job(services, job)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(format!("unreadable job body: {error}")),
+    };
+    let result = match outcome {
+        Ok(()) => queue.acknowledge(receipt),
+        Err(error) if received.receive_count >= MAX_RECEIVES => {
+            tracing::error!(receipt, receive_count = received.receive_count, %error, "job failed too often; moved to the dead-letter table");
+            queue.move_to_dead_letter(receipt)
+        }
+        Err(error) => {
+            tracing::warn!(receipt, receive_count = received.receive_count, %error, "job failed; it runs again after the visibility timeout");
+            Ok(())
+        }
+    };
+    if let Err(error) = result {
+        tracing::error!(receipt, %error, "updating the job queue failed");
+    }
+}
