@@ -2,11 +2,13 @@
 //! services, the ports they depend on, and the adapters that implement those ports.
 
 pub mod adapters;
+pub mod config;
 pub mod domain;
 pub mod http;
 pub mod lambda_sqs;
 pub mod ports;
 pub mod records;
+pub mod runtime;
 pub mod secret;
 pub mod services;
 pub mod signing;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::connection::Connection;
 use crate::ports::store::{Condition, Index, Item, Position, Query, Store, StoreError, WriteOp};
-use crate::records::tokens::TokenSet;
+use crate::records::tokens::{self as token_records, TokenSet};
 use crate::records::{Direction, RecordPage, Versioned, encode, keys, list_page, load};
 
 const LIST_KIND: &str = "CONNS";
@@ -52,7 +52,7 @@ pub async fn insert(
             ),
             WriteOp::Put(item(connection)?, Condition::NotExists),
             WriteOp::Put(
-                Item::new(keys::connection_tokens(&connection.id), encode(tokens)?),
+                token_records::item(&connection.id, tokens)?,
                 Condition::None,
             ),
             // The app must still exist, so a racing app deletion cannot orphan this record.
@@ -71,7 +71,7 @@ pub async fn replace_with_tokens(
 ) -> Result<u64, StoreError> {
     let mut connection_item = item(connection)?;
     connection_item.version = expected + 1;
-    let mut token_item = Item::new(keys::connection_tokens(&connection.id), encode(tokens)?);
+    let mut token_item = token_records::item(&connection.id, tokens)?;
     // A new token set starts a new version line; in-flight refreshes of the old set fail
     // their version check and re-read.
     token_item.version = chrono::Utc::now().timestamp_micros() as u64;

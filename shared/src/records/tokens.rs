@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ports::store::{Condition, Item, Store, StoreError};
-use crate::records::{Versioned, encode, keys, load};
+use crate::ports::store::{Condition, Index, Item, Position, Query, Store, StoreError};
+use crate::records::{Versioned, decode, encode, keys, load};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TokenSet {
@@ -19,6 +19,46 @@ pub struct TokenSet {
     pub lease_until: Option<DateTime<Utc>>,
     /// Last time a refresh succeeded, which keeps the refresh token from expiring.
     pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+/// GSI1 partition of every token set, sorted by last refresh, so the keeper finds the
+/// stalest refresh tokens with one query.
+///
+/// NOTE: one partition for all connections caps this index at DynamoDB's per-partition
+/// write rate (about 1000 writes/s), far above the refresh rate of a deployment with
+/// hourly access tokens and tens of thousands of connections.
+pub const KEEPALIVE_PARTITION: &str = "KEEPALIVE";
+
+/// The stored item of a token set.
+pub fn item(connection_id: &str, tokens: &TokenSet) -> Result<Item, StoreError> {
+    let refreshed_at = tokens.refreshed_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    Ok(
+        Item::new(keys::connection_tokens(connection_id), encode(tokens)?).with_gsi1(
+            keys::list_entry(KEEPALIVE_PARTITION.to_owned(), refreshed_at, connection_id),
+        ),
+    )
+}
+
+/// Token sets by last refresh, oldest first, with each set's connection id.
+pub async fn stalest(
+    store: &dyn Store,
+    limit: usize,
+    start_after: Option<Position>,
+) -> Result<(Vec<(String, TokenSet)>, Option<Position>), StoreError> {
+    let mut query = Query::new(Index::Gsi1, KEEPALIVE_PARTITION);
+    query.limit = limit;
+    query.start_after = start_after;
+    let page = store.query(query).await?;
+    let mut sets = Vec::new();
+    for found in &page.items {
+        let connection_id = found
+            .key
+            .pk
+            .strip_prefix("CONN#")
+            .ok_or_else(|| StoreError::Corrupt(format!("token set key {}", found.key.pk)))?;
+        sets.push((connection_id.to_owned(), decode(found)?));
+    }
+    Ok((sets, page.next))
 }
 
 pub async fn get(
@@ -35,7 +75,7 @@ pub async fn replace(
     tokens: &TokenSet,
     expected: u64,
 ) -> Result<u64, StoreError> {
-    let mut item = Item::new(keys::connection_tokens(connection_id), encode(tokens)?);
+    let mut item = item(connection_id, tokens)?;
     item.version = expected + 1;
     store.put(item, Condition::Version(expected)).await?;
     Ok(expected + 1)

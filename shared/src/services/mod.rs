@@ -5,6 +5,7 @@ pub mod connections;
 pub mod crypto;
 pub mod error;
 pub mod jobs;
+pub mod keeper;
 pub mod projects;
 pub mod tokens;
 pub mod webhooks;

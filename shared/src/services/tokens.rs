@@ -93,6 +93,22 @@ pub async fn access_token(
     connection: &Connection,
     rejected: Option<&SecretString>,
 ) -> Result<SecretString, TokenError> {
+    obtain(services, connection, rejected, false).await
+}
+
+/// Refreshes the connection's tokens even when the cached access token is still good,
+/// which restarts the refresh token's lifetime.
+pub async fn refresh_now(services: &Services, connection: &Connection) -> Result<(), TokenError> {
+    obtain(services, connection, None, true).await.map(|_| ())
+}
+
+async fn obtain(
+    services: &Services,
+    connection: &Connection,
+    rejected: Option<&SecretString>,
+    force: bool,
+) -> Result<SecretString, TokenError> {
+    let started = services.clock.now();
     if connection.state == ConnectionState::Disconnected {
         return Err(TokenError::Disconnected(failure_reason(connection)));
     }
@@ -108,8 +124,11 @@ pub async fn access_token(
         };
         let mut tokens = stored.value;
 
-        if let Some(token) =
-            usable_cached_token(services, connection, &tokens, now, rejected).await?
+        // A forced refresh is done once another caller refreshed after this call began.
+        let refreshed_since_start = tokens.refreshed_at.is_some_and(|at| at >= started);
+        if (!force || refreshed_since_start)
+            && let Some(token) =
+                usable_cached_token(services, connection, &tokens, now, rejected).await?
         {
             return Ok(token);
         }

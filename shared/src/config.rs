@@ -1,0 +1,169 @@
+//! Configuration from environment variables, read once per process. Every missing or
+//! invalid variable is collected, so a misconfigured deployment fails at start-up with one
+//! message that lists them all.
+
+use crate::adapters::aws::AwsSettings;
+use crate::adapters::sqs::QueueUrls;
+use crate::secret::SecretString;
+use crate::services::Settings;
+
+/// Reads variables and collects the problems found.
+#[derive(Default)]
+pub struct EnvReader {
+    pub errors: Vec<String>,
+}
+
+impl EnvReader {
+    /// A variable's value; empty or blank counts as unset.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    }
+
+    pub fn required(&mut self, name: &str, what: &str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            self.errors.push(format!("{name} is not set: {what}"));
+            String::new()
+        })
+    }
+
+    pub fn bool_or(&mut self, name: &str, default: bool) -> bool {
+        match self.optional(name) {
+            None => default,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    self.errors
+                        .push(format!("{name} must be true or false, got '{value}'"));
+                    default
+                }
+            },
+        }
+    }
+
+    pub fn positive_u32_or(&mut self, name: &str, default: u32) -> u32 {
+        match self.optional(name) {
+            None => default,
+            Some(value) => value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .unwrap_or_else(|| {
+                    self.errors
+                        .push(format!("{name} must be a positive integer, got '{value}'"));
+                    default
+                }),
+        }
+    }
+
+    /// An http(s) origin or URL, without a trailing slash.
+    pub fn url(&mut self, name: &str, value: String) -> String {
+        // An empty value was already reported as missing by `required`.
+        if value.is_empty() {
+            return value;
+        }
+        match url::Url::parse(&value) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+                value.trim_end_matches('/').to_owned()
+            }
+            _ => {
+                self.errors.push(format!(
+                    "{name} must be an http or https URL, got '{value}'"
+                ));
+                value
+            }
+        }
+    }
+
+    pub fn url_or(&mut self, name: &str, default: &str) -> String {
+        let value = self.optional(name).unwrap_or_else(|| default.to_owned());
+        self.url(name, value)
+    }
+
+    pub fn finish(self) -> Result<(), Vec<String>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// Settings common to the Lambda functions and the local server, plus the Zoom API origin.
+pub fn read_settings(
+    env: &mut EnvReader,
+    public_base_url: String,
+    allow_private_default: bool,
+) -> (Settings, String) {
+    let public_base_url = env.url("PUBLIC_BASE_URL", public_base_url);
+    let zoom_oauth_base_url = env.url_or("ZOOM_OAUTH_BASE_URL", "https://zoom.us");
+    let zoom_api_base_url = env.url_or("ZOOM_API_BASE_URL", "https://api.zoom.us");
+    let bot_runner_url = env
+        .optional("BOT_RUNNER_URL")
+        .map(|url| env.url("BOT_RUNNER_URL", url));
+    let bot_runner_secret = env.optional("BOT_RUNNER_SECRET").map(SecretString::new);
+    if bot_runner_url.is_some() && bot_runner_secret.is_none() {
+        env.errors.push(
+            "BOT_RUNNER_SECRET is not set: join tickets to BOT_RUNNER_URL must be signed".into(),
+        );
+    }
+    let settings = Settings {
+        public_base_url,
+        zoom_oauth_base_url,
+        allow_private_urls: env.bool_or("ALLOW_PRIVATE_URLS", allow_private_default),
+        bot_runner_url,
+        bot_runner_secret,
+        delivery_max_attempts: env.positive_u32_or("WEBHOOK_MAX_ATTEMPTS", 5),
+    };
+    (settings, zoom_api_base_url)
+}
+
+/// Everything a Lambda function reads from its environment.
+pub struct LambdaConfig {
+    pub aws: AwsSettings,
+    pub table_name: String,
+    pub kms_key_id: String,
+    pub queues: QueueUrls,
+    pub zoom_api_base_url: String,
+    pub settings: Settings,
+}
+
+impl LambdaConfig {
+    pub fn from_env() -> Result<Self, Vec<String>> {
+        let mut env = EnvReader::default();
+        let aws = match AwsSettings::from_env() {
+            Ok(aws) => aws,
+            Err(error) => {
+                env.errors.push(error.to_string());
+                AwsSettings {
+                    region: String::new(),
+                    endpoint_url: None,
+                }
+            }
+        };
+        let table_name = env.required("TABLE_NAME", "the DynamoDB table of all records");
+        let kms_key_id = env.required("KMS_KEY_ID", "the KMS key that encrypts secrets");
+        let join_attempts = env.required("JOIN_QUEUE_URL", "the SQS queue of join attempts");
+        let deliveries = env.required("DELIVERY_QUEUE_URL", "the SQS queue of webhook deliveries");
+        let public_base_url = env.required(
+            "PUBLIC_BASE_URL",
+            "the public origin of the HTTP API, used in webhook and redirect URLs",
+        );
+        let (settings, zoom_api_base_url) = read_settings(&mut env, public_base_url, false);
+        env.finish()?;
+        Ok(Self {
+            aws,
+            table_name,
+            kms_key_id,
+            queues: QueueUrls {
+                join_attempts,
+                deliveries,
+            },
+            zoom_api_base_url,
+            settings,
+        })
+    }
+}
