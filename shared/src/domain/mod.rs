@@ -1,6 +1,7 @@
 //! Domain types and validation rules. Nothing here performs I/O.
 
 pub mod app;
+pub mod bot;
 pub mod connection;
 pub mod ids;
 pub mod meeting_mapping;

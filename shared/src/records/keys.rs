@@ -37,6 +37,10 @@ pub fn meeting_mapping(project_id: &str, meeting_number: &str) -> Key {
     Key::new(format!("MEETING#{project_id}#{meeting_number}"), "MAPPING")
 }
 
+pub fn bot(bot_id: &str) -> Key {
+    Key::new(format!("BOT#{bot_id}"), "BOT")
+}
+
 pub fn zoom_event(app_id: &str, fingerprint: &str) -> Key {
     Key::new(format!("ZOOMEVENT#{app_id}#{fingerprint}"), "EVENT")
 }

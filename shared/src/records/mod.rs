@@ -3,6 +3,7 @@
 //! item types and their keys.
 
 pub mod apps;
+pub mod bots;
 pub mod connections;
 pub mod keys;
 pub mod meetings;
