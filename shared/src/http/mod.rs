@@ -3,6 +3,8 @@
 
 pub mod apps;
 pub mod body;
+pub mod bots;
+pub mod connect_sessions;
 pub mod connections;
 pub mod lambda;
 pub mod pagination;

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::http::response::{error_response, json_response};
 use crate::http::{
-    ApiRequest, ApiResponse, MAX_BODY_BYTES, apps, connections, webhooks, zoom_webhook,
+    ApiRequest, ApiResponse, MAX_BODY_BYTES, apps, bots, connect_sessions, connections, webhooks,
+    zoom_webhook,
 };
 use crate::services::{ServiceError, Services, projects};
 
@@ -29,6 +30,8 @@ pub enum Function {
 pub enum Route {
     Health,
     CreateConnection,
+    CreateConnectSession,
+    HostedCallback,
     ListConnections,
     GetConnection(String),
     DeleteConnection(String),
@@ -43,13 +46,18 @@ pub enum Route {
     ListSubscriptions,
     GetSubscription(String),
     DeleteSubscription(String),
+    CreateBot,
+    ListBots,
+    GetBot(String),
 }
 
 impl Route {
     pub fn function(&self) -> Function {
         match self {
             Route::Health => Function::All,
-            Route::CreateConnection => Function::OauthCallback,
+            Route::CreateConnection | Route::CreateConnectSession | Route::HostedCallback => {
+                Function::OauthCallback
+            }
             Route::ListConnections
             | Route::GetConnection(_)
             | Route::DeleteConnection(_)
@@ -64,12 +72,16 @@ impl Route {
             | Route::ListSubscriptions
             | Route::GetSubscription(_)
             | Route::DeleteSubscription(_) => Function::ManageApps,
+            Route::CreateBot | Route::ListBots | Route::GetBot(_) => Function::LaunchBot,
         }
     }
 
     /// Whether the route needs an API key.
     fn authenticated(&self) -> bool {
-        !matches!(self, Route::Health | Route::ZoomWebhook(_))
+        !matches!(
+            self,
+            Route::Health | Route::ZoomWebhook(_) | Route::HostedCallback
+        )
     }
 }
 
@@ -92,6 +104,8 @@ fn match_route(method: &Method, path: &str) -> Match {
     let route = match segments.as_slice() {
         ["health"] if get => Route::Health,
         ["api", "v1", "zoom_oauth_connections"] if post => Route::CreateConnection,
+        ["api", "v1", "zoom_oauth_connect_sessions"] if post => Route::CreateConnectSession,
+        ["oauth", "zoom", "callback"] if get => Route::HostedCallback,
         ["api", "v1", "zoom_oauth_connections"] if get => Route::ListConnections,
         ["api", "v1", "zoom_oauth_connections", _] if get => Route::GetConnection(id(3)),
         ["api", "v1", "zoom_oauth_connections", _] if delete => Route::DeleteConnection(id(3)),
@@ -108,16 +122,21 @@ fn match_route(method: &Method, path: &str) -> Match {
         ["api", "v1", "webhooks"] if get => Route::ListSubscriptions,
         ["api", "v1", "webhooks", _] if get => Route::GetSubscription(id(3)),
         ["api", "v1", "webhooks", _] if delete => Route::DeleteSubscription(id(3)),
+        ["api", "v1", "bots"] if post => Route::CreateBot,
+        ["api", "v1", "bots"] if get => Route::ListBots,
+        ["api", "v1", "bots", _] if get => Route::GetBot(id(3)),
         ["health"]
+        | ["api", "v1", "zoom_oauth_connect_sessions"]
+        | ["oauth", "zoom", "callback"]
         | [
             "api",
             "v1",
-            "zoom_oauth_connections" | "zoom_oauth_apps" | "webhooks",
+            "zoom_oauth_connections" | "zoom_oauth_apps" | "webhooks" | "bots",
         ]
         | [
             "api",
             "v1",
-            "zoom_oauth_connections" | "zoom_oauth_apps" | "webhooks",
+            "zoom_oauth_connections" | "zoom_oauth_apps" | "webhooks" | "bots",
             _,
         ]
         | ["api", "v1", "zoom_oauth_connections", _, "meetings"]
@@ -234,6 +253,10 @@ async fn dispatch(
     match route {
         Route::Health => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
         Route::CreateConnection => connections::create(services, project()?, request).await,
+        Route::CreateConnectSession => {
+            connect_sessions::create(services, project()?, request).await
+        }
+        Route::HostedCallback => connect_sessions::callback(services, request).await,
         Route::ListConnections => connections::list(services, project()?, request).await,
         Route::GetConnection(id) => connections::get(services, project()?, &id).await,
         Route::DeleteConnection(id) => connections::delete(services, project()?, &id).await,
@@ -250,6 +273,9 @@ async fn dispatch(
         Route::ListSubscriptions => webhooks::list(services, project()?, request).await,
         Route::GetSubscription(id) => webhooks::get(services, project()?, &id).await,
         Route::DeleteSubscription(id) => webhooks::delete(services, project()?, &id).await,
+        Route::CreateBot => bots::create(services, project()?, request).await,
+        Route::ListBots => bots::list(services, project()?, request).await,
+        Route::GetBot(id) => bots::get(services, project()?, &id).await,
     }
 }
 
@@ -282,6 +308,35 @@ mod tests {
             match_route(&Method::PUT, "/api/v1/zoom_oauth_apps"),
             Match::MethodNotAllowed
         ));
+    }
+
+    #[test]
+    fn bot_routes_belong_to_launch_bot() {
+        assert_eq!(route(Method::POST, "/api/v1/bots"), Some(Route::CreateBot));
+        assert_eq!(route(Method::GET, "/api/v1/bots/"), Some(Route::ListBots));
+        assert_eq!(
+            route(Method::GET, "/api/v1/bots/bot_1"),
+            Some(Route::GetBot("bot_1".into()))
+        );
+        assert_eq!(Route::CreateBot.function(), Function::LaunchBot);
+        assert_eq!(
+            Route::GetBot("bot_1".into()).function(),
+            Function::LaunchBot
+        );
+    }
+
+    #[test]
+    fn bot_paths_reject_other_methods() {
+        for (method, path) in [
+            (Method::DELETE, "/api/v1/bots"),
+            (Method::PATCH, "/api/v1/bots/bot_1"),
+            (Method::POST, "/api/v1/bots/bot_1"),
+        ] {
+            assert!(
+                matches!(match_route(&method, path), Match::MethodNotAllowed),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

@@ -77,3 +77,7 @@ pub fn subscription(subscription_id: &str) -> Key {
 pub fn delivery(delivery_id: &str) -> Key {
     Key::new(format!("DELIVERY#{delivery_id}"), "DELIVERY")
 }
+
+pub fn oauth_state(state_hash: &str) -> Key {
+    Key::new(format!("OAUTHSTATE#{state_hash}"), "STATE")
+}

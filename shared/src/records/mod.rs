@@ -7,6 +7,7 @@ pub mod bots;
 pub mod connections;
 pub mod keys;
 pub mod meetings;
+pub mod oauth_states;
 pub mod projects;
 pub mod tokens;
 pub mod webhooks;

@@ -63,10 +63,46 @@ pub async fn create_connection(
     project_id: &str,
     request: NewConnection,
 ) -> Result<Connection, ServiceError> {
+    create_connection_or_fail(services, project_id, request)
+        .await
+        .map_err(|failure| failure.error)
+}
+
+/// Why a connection could not be created, with a short machine-readable code for the
+/// hosted flow's `failure_url?error=<code>`.
+#[derive(Debug)]
+pub struct ConnectFailure {
+    pub code: &'static str,
+    pub error: ServiceError,
+}
+
+impl ConnectFailure {
+    fn new(code: &'static str, error: ServiceError) -> Self {
+        Self { code, error }
+    }
+}
+
+impl From<ServiceError> for ConnectFailure {
+    fn from(error: ServiceError) -> Self {
+        let code = match &error {
+            ServiceError::Unavailable(_) => "temporarily_unavailable",
+            ServiceError::BadRequest(_) | ServiceError::Invalid(_) => "invalid_request",
+            _ => "server_error",
+        };
+        Self { code, error }
+    }
+}
+
+/// Like `create_connection`, with a failure code for each way it can fail.
+pub async fn create_connection_or_fail(
+    services: &Services,
+    project_id: &str,
+    request: NewConnection,
+) -> Result<Connection, ConnectFailure> {
     if !request.is_local_recording_token_supported && !request.is_onbehalf_token_supported {
-        return Err(ServiceError::BadRequest(
+        return Err(ConnectFailure::from(ServiceError::BadRequest(
             "At least one of is_local_recording_token_supported and is_onbehalf_token_supported must be true.".into(),
-        ));
+        )));
     }
     let app = resolve_app(services, project_id, request.zoom_oauth_app_id.as_deref()).await?;
     let credentials = app_service::credentials(services, &app).await?;
@@ -81,12 +117,16 @@ pub async fn create_connection(
         )
         .await
         .map_err(|error| match error {
-            ZoomError::Transient { .. } => ServiceError::Unavailable(format!(
-                "Zoom did not answer the code exchange; ask the user to authorize again: {error}"
-            )),
-            other => {
-                ServiceError::BadRequest(format!("Zoom rejected the authorization code: {other}"))
-            }
+            ZoomError::Transient { .. } => ConnectFailure::new(
+                "temporarily_unavailable",
+                ServiceError::Unavailable(format!(
+                    "Zoom did not answer the code exchange; ask the user to authorize again: {error}"
+                )),
+            ),
+            other => ConnectFailure::new(
+                "invalid_code",
+                ServiceError::BadRequest(format!("Zoom rejected the authorization code: {other}")),
+            ),
         })?;
 
     let missing = missing_scopes(
@@ -95,10 +135,13 @@ pub async fn create_connection(
         request.is_onbehalf_token_supported,
     );
     if !missing.is_empty() {
-        return Err(ServiceError::BadRequest(format!(
-            "The authorization lacks scopes the requested capabilities need: {}. Add them to the Zoom app and authorize again.",
-            missing.join(", ")
-        )));
+        return Err(ConnectFailure::new(
+            "missing_scopes",
+            ServiceError::BadRequest(format!(
+                "The authorization lacks scopes the requested capabilities need: {}. Add them to the Zoom app and authorize again.",
+                missing.join(", ")
+            )),
+        ));
     }
 
     let user = services
@@ -108,9 +151,12 @@ pub async fn create_connection(
         .map_err(ServiceError::from)?;
     let status = user.status.as_deref().unwrap_or("unknown");
     if status != "active" {
-        return Err(ServiceError::BadRequest(format!(
-            "The Zoom user's status is '{status}'; only active users can be connected."
-        )));
+        return Err(ConnectFailure::new(
+            "inactive_user",
+            ServiceError::BadRequest(format!(
+                "The Zoom user's status is '{status}'; only active users can be connected."
+            )),
+        ));
     }
 
     let connection = upsert(
@@ -133,7 +179,8 @@ pub async fn create_connection(
     }
     Ok(
         connections::get_any(services.store.as_ref(), &connection.id)
-            .await?
+            .await
+            .map_err(ServiceError::from)?
             .map(|stored| stored.value)
             .unwrap_or(connection),
     )

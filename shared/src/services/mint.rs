@@ -213,7 +213,10 @@ async fn onbehalf_token(services: &Services, bot: &Bot) -> Result<Option<SecretS
         Ok(token) => Ok(Some(token)),
         Err(TokenFailure::Disconnected(reason)) => Err(MintError::fatal(
             SUB_TYPE_CONNECTION_DISCONNECTED,
-            format!("Zoom OAuth connection {} is disconnected: {reason}", connection.id),
+            format!(
+                "Zoom OAuth connection {} is disconnected: {reason}",
+                connection.id
+            ),
         )),
         Err(TokenFailure::Transient(message)) => {
             Err(MintError::transient(SUB_TYPE_ZOOM_UNAVAILABLE, message))
@@ -237,8 +240,7 @@ async fn local_recording_token(services: &Services, bot: &Bot) -> Option<SecretS
             return None;
         }
     };
-    let connection = match connections::get(store, &bot.project_id, &mapping.connection_id).await
-    {
+    let connection = match connections::get(store, &bot.project_id, &mapping.connection_id).await {
         Ok(Some(stored)) => stored.value,
         Ok(None) => {
             tracing::warn!(bot_id = %bot.id, connection_id = %mapping.connection_id, "the meeting is mapped to a connection that no longer exists; joining without a local recording token");
@@ -375,16 +377,20 @@ async fn tokens_from_url(
         timeout: TOKENS_URL_TIMEOUT,
     };
 
-    let response = services.outbound.post(request).await.map_err(|error| match error {
-        OutboundError::UrlRejected(_) => MintError::fatal(
-            SUB_TYPE_TOKENS_URL_FAILED,
-            format!("zoom_tokens_url: {error}"),
-        ),
-        OutboundError::Timeout(_) | OutboundError::Failed(_) => MintError::transient(
-            SUB_TYPE_TOKENS_URL_UNAVAILABLE,
-            format!("zoom_tokens_url: {error}"),
-        ),
-    })?;
+    let response = services
+        .outbound
+        .post(request)
+        .await
+        .map_err(|error| match error {
+            OutboundError::UrlRejected(_) => MintError::fatal(
+                SUB_TYPE_TOKENS_URL_FAILED,
+                format!("zoom_tokens_url: {error}"),
+            ),
+            OutboundError::Timeout(_) | OutboundError::Failed(_) => MintError::transient(
+                SUB_TYPE_TOKENS_URL_UNAVAILABLE,
+                format!("zoom_tokens_url: {error}"),
+            ),
+        })?;
     let status = response.status;
     if !(200..300).contains(&status) {
         let message = format!("zoom_tokens_url answered HTTP {status}");
@@ -487,7 +493,10 @@ mod tests {
         assert!(tokens.zak_token.is_none());
         assert!(tokens.join_token.is_none());
         assert_eq!(
-            tokens.app_privilege_token.as_ref().map(SecretString::expose),
+            tokens
+                .app_privilege_token
+                .as_ref()
+                .map(SecretString::expose),
             Some("lrt")
         );
     }

@@ -1,11 +1,15 @@
 //! Use cases, written against the ports.
 
 pub mod apps;
+pub mod bots;
+pub mod connect_sessions;
 pub mod connections;
 pub mod crypto;
 pub mod error;
 pub mod jobs;
+pub mod join;
 pub mod keeper;
+pub mod mint;
 pub mod projects;
 pub mod tokens;
 pub mod webhooks;
