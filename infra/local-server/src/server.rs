@@ -104,17 +104,35 @@ pub async fn serve(config: LocalConfig) -> Result<(), BoxError> {
 
     let shutdown = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker::run(services.clone(), queue, shutdown.1.clone()));
+    let keeper = tokio::spawn(worker::run_keeper(services.clone(), shutdown.1.clone()));
 
     let app = Router::new().fallback(route).with_state(services);
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     let _ = shutdown.0.send(true);
     let _ = worker.await;
+    let _ = keeper.await;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so both an interactive stop and a process manager's stop
+/// drain in-flight requests.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler succeeds on Unix");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
 }
 
 fn absolute(path: &Path) -> String {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use shared::adapters::sqlite::SqliteQueue;
 use shared::services::Services;
 use shared::services::jobs::run_job;
+use shared::services::keeper;
 use tokio::sync::watch;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -15,6 +16,21 @@ const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Receives before a failing job is moved to the dead-letter table.
 const MAX_RECEIVES: u32 = 5;
 const BATCH_SIZE: usize = 10;
+/// How often the keeper runs, as the Lambda deployment's schedule does.
+const KEEPER_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Runs the token keeper once shortly after start and then every hour.
+pub async fn run_keeper(services: Arc<Services>, mut shutdown: watch::Receiver<bool>) {
+    let mut delay = Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return,
+        }
+        keeper::run(&services).await;
+        delay = KEEPER_INTERVAL;
+    }
+}
 
 pub async fn run(services: Arc<Services>, queue: SqliteQueue, mut shutdown: watch::Receiver<bool>) {
     loop {

@@ -239,3 +239,124 @@ pub async fn get(
     let bot = bots::get_bot(services, project_id, bot_id).await?;
     Ok(json_response(StatusCode::OK, &bot.to_json()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: &str) -> JsonBody {
+        let allowed: Vec<&str> = READ_FIELDS
+            .iter()
+            .chain(PASSED_THROUGH_FIELDS)
+            .copied()
+            .collect();
+        JsonBody::parse(json.as_bytes(), &allowed).unwrap()
+    }
+
+    fn field_errors(body: JsonBody) -> std::collections::BTreeMap<String, Vec<String>> {
+        match body.finish() {
+            Ok(()) => Default::default(),
+            Err(ServiceError::Invalid(errors)) => errors.0,
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+
+    #[test]
+    fn timeout_defaults_to_600() {
+        for json in [
+            "{}",
+            r#"{"automatic_leave_settings": null}"#,
+            r#"{"automatic_leave_settings": {}}"#,
+            r#"{"automatic_leave_settings": {"authorized_user_not_in_meeting_timeout_seconds": null}}"#,
+        ] {
+            let mut body = body(json);
+            assert_eq!(authorized_user_timeout(&mut body), 600, "{json}");
+            assert!(field_errors(body).is_empty(), "{json}");
+        }
+    }
+
+    #[test]
+    fn timeout_accepts_bounds() {
+        for seconds in [1, 5, 7200] {
+            let json = format!(
+                r#"{{"automatic_leave_settings": {{"authorized_user_not_in_meeting_timeout_seconds": {seconds}, "silence_timeout_seconds": 60}}}}"#
+            );
+            let mut body = body(&json);
+            assert_eq!(authorized_user_timeout(&mut body), seconds);
+            assert!(field_errors(body).is_empty());
+        }
+    }
+
+    #[test]
+    fn timeout_rejects_bad_values() {
+        for value in [
+            "0",
+            "-5",
+            "7201",
+            "4294967296",
+            "true",
+            "600.0",
+            "6e2",
+            "\"600\"",
+            "[600]",
+        ] {
+            let json = format!(
+                r#"{{"automatic_leave_settings": {{"authorized_user_not_in_meeting_timeout_seconds": {value}}}}}"#
+            );
+            let mut body = body(&json);
+            authorized_user_timeout(&mut body);
+            let errors = field_errors(body);
+            let messages = errors
+                .get(LEAVE_SETTINGS)
+                .unwrap_or_else(|| panic!("{value} accepted"));
+            assert!(messages[0].contains(TIMEOUT), "{}", messages[0]);
+        }
+    }
+
+    #[test]
+    fn leave_settings_must_be_object() {
+        let mut body = body(r#"{"automatic_leave_settings": 600}"#);
+        authorized_user_timeout(&mut body);
+        assert_eq!(
+            field_errors(body)[LEAVE_SETTINGS],
+            vec!["Must be an object."]
+        );
+    }
+
+    #[test]
+    fn onbehalf_user_id_read_and_trimmed() {
+        let mut body = body(
+            r#"{"zoom_settings": {"sdk": "native", "onbehalf_token": {"zoom_oauth_connection_user_id": " user-1 "}}}"#,
+        );
+        assert_eq!(onbehalf_user_id(&mut body).as_deref(), Some("user-1"));
+        assert!(field_errors(body).is_empty());
+    }
+
+    #[test]
+    fn onbehalf_user_id_optional() {
+        for json in [
+            "{}",
+            r#"{"zoom_settings": {}}"#,
+            r#"{"zoom_settings": {"onbehalf_token": null}}"#,
+        ] {
+            let mut body = body(json);
+            assert_eq!(onbehalf_user_id(&mut body), None, "{json}");
+            assert!(field_errors(body).is_empty(), "{json}");
+        }
+    }
+
+    #[test]
+    fn onbehalf_user_id_rejects_bad_shapes() {
+        for json in [
+            r#"{"zoom_settings": {"onbehalf_token": {}}}"#,
+            r#"{"zoom_settings": {"onbehalf_token": {"zoom_oauth_connection_user_id": "  "}}}"#,
+            r#"{"zoom_settings": {"onbehalf_token": {"zoom_oauth_connection_user_id": 5}}}"#,
+            r#"{"zoom_settings": {"onbehalf_token": "user-1"}}"#,
+            r#"{"zoom_settings": "user-1"}"#,
+        ] {
+            let mut body = body(json);
+            assert_eq!(onbehalf_user_id(&mut body), None, "{json}");
+            assert!(field_errors(body).contains_key(ZOOM_SETTINGS), "{json}");
+        }
+    }
+}

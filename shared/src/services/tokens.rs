@@ -238,21 +238,36 @@ async fn refresh_under_lease(
                 None => error,
             };
             tracing::warn!(connection_id = %connection.id, reason = %failure, "refresh rejected by Zoom");
+            // With `invalid_client` the tokens stay, and a revival after a client secret
+            // change must not wait for this lease to lapse. Other rejections delete the
+            // tokens, and keeping the lease until then stops a waiting caller from trying
+            // the rejected refresh token again.
+            if failure.starts_with("invalid_client") {
+                release_lease(services, connection, tokens, leased_version).await;
+            }
             disconnect(services, &connection.id, &failure).await?;
             Err(TokenError::Disconnected(failure))
         }
         Err(error) => {
             tracing::warn!(connection_id = %connection.id, %error, "refresh failed; will retry later");
-            let mut released = tokens;
-            released.lease_id = None;
-            released.lease_until = None;
-            if let Err(release_error) =
-                token_records::replace(store, &connection.id, &released, leased_version).await
-            {
-                tracing::warn!(connection_id = %connection.id, error = %release_error, "releasing the refresh lease failed; it lapses on its own");
-            }
+            release_lease(services, connection, tokens, leased_version).await;
             Err(ServiceError::from(error).into())
         }
+    }
+}
+
+async fn release_lease(
+    services: &Services,
+    connection: &Connection,
+    mut tokens: TokenSet,
+    leased_version: u64,
+) {
+    tokens.lease_id = None;
+    tokens.lease_until = None;
+    let store = services.store.as_ref();
+    if let Err(error) = token_records::replace(store, &connection.id, &tokens, leased_version).await
+    {
+        tracing::warn!(connection_id = %connection.id, %error, "releasing the refresh lease failed; it lapses on its own");
     }
 }
 
