@@ -67,7 +67,7 @@ pub async fn create_project(config: LocalConfig, name: &str) -> Result<(), BoxEr
 
 async fn route(State(services): State<Arc<Services>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    // One byte over the limit is enough for the router to answer 413.
+    // One byte over the limit is enough for the router to return 413.
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
         Ok(bytes) => bytes,
         Err(_) => bytes::Bytes::from(vec![b' '; MAX_BODY_BYTES + 1]),

@@ -1,5 +1,8 @@
 //! AWS SDK configuration shared by the DynamoDB, KMS and SQS adapters.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
@@ -31,11 +34,23 @@ impl AwsSettings {
     }
 }
 
+/// Time limits of every AWS call. DynamoDB, KMS and SQS respond in milliseconds; the
+/// limits stop a stuck call from using up a Lambda invocation or Zoom's 3 s webhook window.
+/// The SDK's standard retry mode (3 attempts, exponential backoff) runs within them.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
 /// Loads the SDK configuration for `settings`. Credentials come from the default provider
 /// chain, which inside Lambda reads the environment variables of the execution role.
 pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(settings.region.clone()));
+        .region(Region::new(settings.region.clone()))
+        .timeout_config(timeouts());
     if let Some(endpoint) = &settings.endpoint_url {
         loader = loader.endpoint_url(endpoint.clone());
     }
@@ -48,6 +63,7 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
 pub async fn sdk_config_for_endpoint(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::from_static("us-east-1"))
+        .timeout_config(timeouts())
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(
             "testing",

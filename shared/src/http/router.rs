@@ -151,7 +151,7 @@ pub struct RequestContext {
     pub project_id: String,
 }
 
-/// Serves one request for `function`; never panics on input and never answers 500 for
+/// Serves one request for `function`; never panics on input and never returns 500 for
 /// bad input.
 pub async fn handle(services: &Services, function: Function, request: ApiRequest) -> ApiResponse {
     let started = Instant::now();

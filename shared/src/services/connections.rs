@@ -120,7 +120,7 @@ pub async fn create_connection_or_fail(
             ZoomError::Transient { .. } => ConnectFailure::new(
                 "temporarily_unavailable",
                 ServiceError::Unavailable(format!(
-                    "Zoom did not answer the code exchange; ask the user to authorize again: {error}"
+                    "Zoom did not respond to the code exchange; ask the user to authorize again: {error}"
                 )),
             ),
             other => ConnectFailure::new(

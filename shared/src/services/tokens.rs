@@ -87,7 +87,7 @@ pub async fn stored_refresh_token(
 }
 
 /// Returns a valid access token of the connection, refreshing it when the cached one is
-/// missing, about to expire, or equal to `rejected` (a token Zoom just answered 401 to).
+/// missing, about to expire, or equal to `rejected` (a token Zoom just rejected with 401).
 pub async fn access_token(
     services: &Services,
     connection: &Connection,
