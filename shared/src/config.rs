@@ -8,17 +8,29 @@ use crate::secret::SecretString;
 use crate::services::Settings;
 
 /// Reads variables and collects the problems found.
-#[derive(Default)]
 pub struct EnvReader {
+    lookup: Box<dyn Fn(&str) -> Option<String>>,
     pub errors: Vec<String>,
 }
 
+impl Default for EnvReader {
+    fn default() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
 impl EnvReader {
+    /// Reads from `lookup` instead of the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        Self {
+            lookup: Box::new(lookup),
+            errors: Vec::new(),
+        }
+    }
+
     /// A variable's value; empty or blank counts as unset.
     pub fn optional(&self, name: &str) -> Option<String> {
-        std::env::var(name)
-            .ok()
-            .filter(|value| !value.trim().is_empty())
+        (self.lookup)(name).filter(|value| !value.trim().is_empty())
     }
 
     pub fn required(&mut self, name: &str, what: &str) -> String {
@@ -133,16 +145,14 @@ pub struct LambdaConfig {
 
 impl LambdaConfig {
     pub fn from_env() -> Result<Self, Vec<String>> {
-        let mut env = EnvReader::default();
-        let aws = match AwsSettings::from_env() {
-            Ok(aws) => aws,
-            Err(error) => {
-                env.errors.push(error.to_string());
-                AwsSettings {
-                    region: String::new(),
-                    endpoint_url: None,
-                }
-            }
+        Self::read(EnvReader::default())
+    }
+
+    pub fn read(mut env: EnvReader) -> Result<Self, Vec<String>> {
+        let region = env.required("AWS_REGION", "the region of the table, key and queues");
+        let aws = AwsSettings {
+            region,
+            endpoint_url: env.optional("AWS_ENDPOINT_URL"),
         };
         let table_name = env.required("TABLE_NAME", "the DynamoDB table of all records");
         let kms_key_id = env.required("KMS_KEY_ID", "the KMS key that encrypts secrets");
@@ -165,5 +175,92 @@ impl LambdaConfig {
             zoom_api_base_url,
             settings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn reader(pairs: &[(&str, &str)]) -> EnvReader {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EnvReader::from_lookup(move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn lambda_config_lists_every_missing_variable() {
+        let Err(errors) = LambdaConfig::read(reader(&[("TABLE_NAME", " ")])) else {
+            panic!("an empty environment must fail");
+        };
+        let text = errors.join("\n");
+        for name in [
+            "AWS_REGION",
+            "TABLE_NAME",
+            "KMS_KEY_ID",
+            "JOIN_QUEUE_URL",
+            "DELIVERY_QUEUE_URL",
+            "PUBLIC_BASE_URL",
+        ] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+        assert_eq!(errors.len(), 6, "{text}");
+    }
+
+    #[test]
+    fn lambda_config_reports_invalid_values() {
+        let Err(errors) = LambdaConfig::read(reader(&[
+            ("AWS_REGION", "us-east-1"),
+            ("TABLE_NAME", "records"),
+            ("KMS_KEY_ID", "alias/obf"),
+            ("JOIN_QUEUE_URL", "https://sqs/join"),
+            ("DELIVERY_QUEUE_URL", "https://sqs/delivery"),
+            ("PUBLIC_BASE_URL", "obf.example.com"),
+            ("ALLOW_PRIVATE_URLS", "maybe"),
+            ("WEBHOOK_MAX_ATTEMPTS", "0"),
+            ("BOT_RUNNER_URL", "https://runner.example.com"),
+        ])) else {
+            panic!("invalid values must fail");
+        };
+        let text = errors.join("\n");
+        for name in [
+            "PUBLIC_BASE_URL",
+            "ALLOW_PRIVATE_URLS",
+            "WEBHOOK_MAX_ATTEMPTS",
+            "BOT_RUNNER_SECRET",
+        ] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+        assert_eq!(errors.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn lambda_config_reads_complete_environment() {
+        let config = LambdaConfig::read(reader(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("TABLE_NAME", "records"),
+            ("KMS_KEY_ID", "alias/obf"),
+            ("JOIN_QUEUE_URL", "https://sqs/join"),
+            ("DELIVERY_QUEUE_URL", "https://sqs/delivery"),
+            ("PUBLIC_BASE_URL", "https://obf.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(config.aws.region, "eu-west-1");
+        assert_eq!(
+            config.aws.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(config.settings.public_base_url, "https://obf.example.com");
+        assert_eq!(config.zoom_api_base_url, "https://api.zoom.us");
+        assert!(
+            !config.settings.allow_private_urls,
+            "Lambda defaults to public URLs only"
+        );
+        assert_eq!(config.settings.delivery_max_attempts, 5);
     }
 }

@@ -22,7 +22,7 @@ pub const MAX_AUTHORIZED_USER_TIMEOUT_SECONDS: u32 = 7200;
 
 /// Delay after the first "authorized user not in meeting" outcome. Later delays double.
 pub const WAIT_FIRST_DELAY: Duration = Duration::from_secs(3);
-/// Longest delay between attempts while waiting for the authorized user. Zoom may e-mail
+/// Maximum delay between attempts while waiting for the authorized user. Zoom may e-mail
 /// the host on each failed join, so the wait polls at most this often once backed off.
 pub const WAIT_MAX_DELAY: Duration = Duration::from_secs(30);
 
@@ -38,7 +38,7 @@ pub const EVENT_JOIN_REQUESTED: &str = "join_requested";
 pub const EVENT_AUTHORIZED_USER_NOT_IN_MEETING: &str = "authorized_user_not_in_meeting";
 /// Event type of the move to `joined`.
 pub const EVENT_JOINED: &str = "bot_joined_meeting";
-/// Event type of every move to `fatal_error` during joining; the sub type says why.
+/// Event type of every move to `fatal_error` during joining. The sub type gives the reason.
 pub const EVENT_COULD_NOT_JOIN: &str = "could_not_join";
 
 /// Sub type of a bot whose authorized user did not join before the wait deadline.
@@ -71,7 +71,7 @@ impl BotState {
         }
     }
 
-    /// Whether join attempts still run in this state.
+    /// Returns whether join attempts still run in this state.
     pub fn is_joining(self) -> bool {
         matches!(self, BotState::Joining | BotState::WaitingForAuthorizedUser)
     }
@@ -114,13 +114,13 @@ pub struct StateChange {
     pub event: BotEvent,
 }
 
-/// How a join attempt ended.
+/// Outcome of one join attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AttemptOutcome {
     Joined,
     /// The runner could not join because the authorized user is not in the meeting yet.
     AuthorizedUserNotInMeeting,
-    /// The attempt failed for good; `sub_type` comes from the runner or names the failure.
+    /// The attempt failed for good. `sub_type` comes from the runner or names the failure.
     Failed {
         sub_type: Option<String>,
     },
@@ -131,7 +131,7 @@ pub enum AttemptOutcome {
     },
 }
 
-/// What the join worker does after recording an outcome.
+/// Next action of the join worker after it records an outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextStep {
     /// No further attempt: the bot joined or failed.
@@ -177,14 +177,14 @@ pub struct Bot {
     pub last_handled_attempt: u32,
     /// "Authorized user not in meeting" outcomes so far, which drive the wait backoff.
     pub not_in_meeting_outcomes: u32,
-    /// Transient failures in a row since the last answer that was not transient.
+    /// Transient failures in a row since the last response that was not transient.
     pub transient_failures: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Bot {
-    /// The API representation. It contains no token.
+    /// Returns the API representation, which contains no token.
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -199,7 +199,7 @@ impl Bot {
         })
     }
 
-    /// The `bot` object of a join ticket: the API representation plus `bot_name` and the
+    /// Returns the `bot` object of a join ticket: the API representation plus `bot_name` and the
     /// stored Attendee settings. A setting never replaces one of the API fields.
     pub fn ticket_json(&self) -> Value {
         let mut object = match self.to_json() {
@@ -213,7 +213,7 @@ impl Bot {
         Value::Object(object)
     }
 
-    /// The `deadline` of a join ticket: the wait deadline once set, and before that the
+    /// Returns the `deadline` of a join ticket: the wait deadline once set, and before that the
     /// earliest it can become (`now` plus the timeout).
     pub fn ticket_deadline(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         self.authorized_user_wait_deadline
@@ -585,7 +585,7 @@ mod tests {
     }
 
     #[test]
-    fn answer_resets_transient_count() {
+    fn response_resets_transient_count() {
         let mut bot = bot(600);
         let transient = AttemptOutcome::Transient {
             sub_type: "bot_runner_unavailable".into(),

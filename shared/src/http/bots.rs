@@ -1,9 +1,10 @@
 //! `/api/v1/bots` handlers.
 //!
-//! `zoom_settings.onbehalf_token.zoom_oauth_connection_user_id` is optional, as in
-//! Attendee. A bot that names a user joins with that user's OBF token. A bot that names no
-//! user and has no `zoom_tokens_url` gets no OBF token, which since Zoom's OBF rule of
-//! 2026-03-02 only works for meetings of the Zoom app's own account.
+//! `zoom_settings.onbehalf_token.zoom_oauth_connection_user_id` is optional, so clients of
+//! Attendee's API that never set it keep working. A bot that names a user joins with that
+//! user's OBF token, and a bot with a `zoom_tokens_url` gets whatever tokens that URL
+//! returns. A bot with neither gets no OBF token. Since 2026-03-02 Zoom lets a Meeting SDK
+//! bot without an OBF token or ZAK join only meetings of its app's own Zoom account.
 
 use http::StatusCode;
 use serde_json::{Map, Value};
@@ -118,8 +119,8 @@ pub async fn create(
     Ok(json_response(StatusCode::CREATED, &bot.to_json()))
 }
 
-/// The object at top-level field `field`, or `None` when absent or null. Any other type
-/// is a field error.
+/// Returns the object at top-level field `field`, or `None` when absent or null. Any other
+/// type is a field error.
 fn settings_object(body: &mut JsonBody, field: &str) -> Option<Map<String, Value>> {
     match body.value(field).cloned() {
         None => None,

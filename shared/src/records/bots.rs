@@ -54,7 +54,7 @@ pub async fn delete(store: &dyn Store, bot_id: &str) -> Result<bool, StoreError>
     store.delete(&keys::bot(bot_id), Condition::None).await
 }
 
-/// One page of the project's bots, newest first.
+/// Reads one page of the project's bots, newest first.
 pub async fn list(
     store: &dyn Store,
     project_id: &str,

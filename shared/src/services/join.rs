@@ -1,5 +1,5 @@
 //! One join attempt of a bot: claim it, mint fresh tokens, hand a signed join ticket to the
-//! bot runner, and act on the runner's answer.
+//! bot runner, and act on the runner's response.
 //!
 //! Idempotency: the attempt is claimed with a conditional write of the bot record
 //! (`last_handled_attempt`) before any token is minted or any ticket is sent. A duplicate
@@ -7,9 +7,9 @@
 //! loses that write or finds the attempt already handled, and is dropped. So one attempt
 //! number produces at most one ticket.
 //!
-//! NOTE: the flip side is at-most-once. A worker that dies between the claim and the
-//! recorded outcome leaves the bot in its state with no attempt queued, and redelivery of
-//! the message does not revive it.
+//! NOTE: the flip side is at-most-once. A worker that dies after the claim and before the
+//! next attempt is queued (or the outcome stored) leaves the bot in its state with no
+//! attempt pending, and redelivery of the message does not revive it.
 
 use std::time::Duration;
 
@@ -28,18 +28,18 @@ use crate::services::mint::{self, JoinTokens, is_retryable_status};
 use crate::services::{ServiceError, Services, webhooks};
 use crate::signing::{canonical_json, sign_body};
 
-/// Time the bot runner gets to answer a join ticket.
+/// Maximum time the bot runner has to respond to a join ticket.
 pub const RUNNER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header of the ticket signature: base64 of HMAC-SHA256 over the body, keyed with the
 /// UTF-8 bytes of `BOT_RUNNER_SECRET`.
 pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
 
-/// Sub type of a bot whose runner kept timing out or answering 5xx.
+/// Sub type of a bot whose runner kept timing out or responding with 5xx.
 pub const SUB_TYPE_RUNNER_UNAVAILABLE: &str = "bot_runner_unavailable";
-/// Sub type of a bot whose runner answered 4xx, for example for a wrong signature.
+/// Sub type of a bot whose runner responded with 4xx, for example to a wrong signature.
 pub const SUB_TYPE_RUNNER_REJECTED: &str = "bot_runner_rejected_ticket";
-/// Sub type of a bot whose runner answered 2xx with a body that is not a known outcome.
-pub const SUB_TYPE_RUNNER_INVALID_ANSWER: &str = "bot_runner_invalid_response";
+/// Sub type of a bot whose runner responded with 2xx and a body that is not a known outcome.
+pub const SUB_TYPE_RUNNER_INVALID_RESPONSE: &str = "bot_runner_invalid_response";
 /// Sub type of a bot that was launched while the runner was configured, and found
 /// `BOT_RUNNER_URL` or `BOT_RUNNER_SECRET` unset or its URL rejected at attempt time.
 pub const SUB_TYPE_RUNNER_NOT_CONFIGURED: &str = "bot_runner_not_configured";
@@ -50,7 +50,7 @@ pub const SUB_TYPE_QUEUE_FAILED: &str = "join_attempt_queueing_failed";
 const WRITE_TRIES: usize = 3;
 /// Pause before retrying a store write or queue send that failed with an outage.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
-/// Longest runner `message` copied into the log, in characters.
+/// Maximum length of a runner `message` copied into the log, in characters.
 const MAX_LOGGED_MESSAGE_CHARS: usize = 200;
 
 /// Runs join attempt number `attempt` (counting from 1) of a bot.
@@ -90,7 +90,7 @@ pub async fn run_attempt(
     record_outcome(services, claimed, attempt, outcome).await
 }
 
-/// Why a message for `attempt` is dropped without running, if it is.
+/// Returns the reason a message for `attempt` is dropped without running, or `None`.
 fn skip_reason(bot: &Bot, attempt: u32) -> Option<&'static str> {
     if !bot.state.is_joining() {
         Some("the bot is no longer joining")
@@ -140,7 +140,8 @@ async fn claim(
     )))
 }
 
-/// Builds, signs and sends the join ticket, and returns what the runner's answer means.
+/// Builds, signs and sends the join ticket, and returns the outcome the runner's response
+/// means.
 async fn send_ticket(
     services: &Services,
     bot: &Bot,
@@ -182,11 +183,11 @@ async fn send_ticket(
     };
 
     let (outcome, message) = runner_outcome(response.status, &response.body);
-    tracing::info!(bot_id = %bot.id, attempt, status = response.status, outcome = ?outcome, runner_message = message.as_deref(), "runner answered the join ticket");
+    tracing::info!(bot_id = %bot.id, attempt, status = response.status, outcome = ?outcome, runner_message = message.as_deref(), "runner responded to the join ticket");
     outcome
 }
 
-/// The join ticket. It contains tokens, so it is only ever signed and sent.
+/// Builds the join ticket. It contains tokens, so it is only ever signed and sent.
 fn ticket_json(
     bot: &Bot,
     attempt: u32,
@@ -206,9 +207,9 @@ fn ticket_json(
     })
 }
 
-/// The runner's 2xx answer. Unknown fields are ignored so the runner can add some.
+/// The runner's 2xx response body. Unknown fields are ignored so the runner can add some.
 #[derive(Deserialize)]
-struct RunnerAnswer {
+struct RunnerResponse {
     outcome: String,
     #[serde(default)]
     sub_type: Option<String>,
@@ -216,7 +217,8 @@ struct RunnerAnswer {
     message: Option<String>,
 }
 
-/// What a runner answer means, with the runner's `message` cut for the log.
+/// Maps a runner response to an attempt outcome, and returns the runner's `message` cut
+/// for the log.
 fn runner_outcome(status: u16, body: &[u8]) -> (AttemptOutcome, Option<String>) {
     if is_retryable_status(status) {
         let outcome = AttemptOutcome::Transient {
@@ -230,19 +232,19 @@ fn runner_outcome(status: u16, body: &[u8]) -> (AttemptOutcome, Option<String>) 
     if !(200..300).contains(&status) {
         return (failed(SUB_TYPE_RUNNER_REJECTED), None);
     }
-    let Ok(answer) = serde_json::from_slice::<RunnerAnswer>(body) else {
-        return (failed(SUB_TYPE_RUNNER_INVALID_ANSWER), None);
+    let Ok(parsed) = serde_json::from_slice::<RunnerResponse>(body) else {
+        return (failed(SUB_TYPE_RUNNER_INVALID_RESPONSE), None);
     };
-    let message = answer
+    let message = parsed
         .message
         .map(|text| text.chars().take(MAX_LOGGED_MESSAGE_CHARS).collect());
-    let outcome = match answer.outcome.as_str() {
+    let outcome = match parsed.outcome.as_str() {
         "joined" => AttemptOutcome::Joined,
         "authorized_user_not_in_meeting" => AttemptOutcome::AuthorizedUserNotInMeeting,
         "failed" => AttemptOutcome::Failed {
-            sub_type: answer.sub_type.filter(|s| !s.trim().is_empty()),
+            sub_type: parsed.sub_type.filter(|s| !s.trim().is_empty()),
         },
-        _ => failed(SUB_TYPE_RUNNER_INVALID_ANSWER),
+        _ => failed(SUB_TYPE_RUNNER_INVALID_RESPONSE),
     };
     (outcome, message)
 }
@@ -358,7 +360,7 @@ async fn write_outcome(
     }))
 }
 
-/// The envelope fields of a `bot.state_change` webhook, without `idempotency_key`.
+/// Builds the envelope fields of a `bot.state_change` webhook, without `idempotency_key`.
 fn state_change_fields(bot: &Bot, change: &StateChange) -> Value {
     json!({
         "trigger": Trigger::BotStateChange.as_str(),

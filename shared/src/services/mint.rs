@@ -22,19 +22,20 @@ use crate::services::tokens::{self, TokenError};
 use crate::services::{ServiceError, Services, projects};
 use crate::signing::{canonical_json, sign_body};
 
-/// Time the `zoom_tokens_url` receiver gets to answer.
+/// Maximum time the `zoom_tokens_url` receiver has to respond.
 pub const TOKENS_URL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sub type of a bot whose OBF connection lost its `is_onbehalf_token_supported` flag.
 pub const SUB_TYPE_ONBEHALF_UNSUPPORTED: &str = "zoom_oauth_connection_onbehalf_unsupported";
-/// Sub type of a bot for which Zoom refused to mint the OBF token.
+/// Sub type of a bot whose OBF token could not be minted for a reason other than a
+/// disconnected connection or an outage, such as a Zoom API error or unreadable stored data.
 pub const SUB_TYPE_ONBEHALF_TOKEN_FAILED: &str = "zoom_onbehalf_token_request_failed";
 /// Sub type of a bot whose tokens could not be minted because Zoom or storage kept failing.
 pub const SUB_TYPE_ZOOM_UNAVAILABLE: &str = "zoom_api_unavailable";
-/// Sub type of a bot whose `zoom_tokens_url` kept timing out or answering 5xx.
+/// Sub type of a bot whose `zoom_tokens_url` kept timing out or responding with 5xx.
 pub const SUB_TYPE_TOKENS_URL_UNAVAILABLE: &str = "zoom_tokens_url_unavailable";
-/// Sub type of a bot whose `zoom_tokens_url` answered 4xx or something that is not a JSON
-/// object, or could not be called at all.
+/// Sub type of a bot whose `zoom_tokens_url` responded with 4xx or with a body that is not
+/// a JSON object, or could not be called at all.
 pub const SUB_TYPE_TOKENS_URL_FAILED: &str = "zoom_tokens_url_request_failed";
 
 /// The tokens of one join ticket; absent ones are sent as null.
@@ -48,7 +49,7 @@ pub struct JoinTokens {
 }
 
 impl JoinTokens {
-    /// The `tokens` object of a join ticket. It exposes every token, so it may only go
+    /// Returns the `tokens` object of a join ticket. It exposes every token, so it may only go
     /// into the signed ticket body, never into a log or a response.
     pub fn ticket_json(&self) -> Value {
         let expose = |token: &Option<SecretString>| token.as_ref().map(|t| t.expose().to_owned());
@@ -62,7 +63,7 @@ impl JoinTokens {
     }
 }
 
-/// Why the tokens of an attempt could not be minted. The message never contains a token.
+/// Failure to mint the tokens of an attempt. The message never contains a token.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct MintError {
@@ -101,8 +102,8 @@ pub enum OnBehalfConnection {
 }
 
 impl OnBehalfConnection {
-    /// A sentence for API callers that says what is wrong and how to fix it; `None` for a
-    /// usable connection.
+    /// Returns a sentence for API callers that states what is wrong and how to fix it, or
+    /// `None` for a usable connection.
     pub fn problem(&self, user_id: &str) -> Option<String> {
         match self {
             OnBehalfConnection::Usable(_) => None,
@@ -183,14 +184,14 @@ pub async fn mint_tokens(
     Ok(tokens)
 }
 
-/// The OBF token of the bot's named user, or `None` for a bot that names no user.
+/// Mints the OBF token of the bot's named user. Returns `None` for a bot that names no user.
 async fn onbehalf_token(services: &Services, bot: &Bot) -> Result<Option<SecretString>, MintError> {
     let Some(user_id) = &bot.onbehalf_user_id else {
         return Ok(None);
     };
     let lookup = onbehalf_connection(services, &bot.project_id, user_id)
         .await
-        .map_err(|error| service_failure(&error))?;
+        .map_err(|error| service_failure(&error, SUB_TYPE_ONBEHALF_TOKEN_FAILED))?;
     let problem = lookup.problem(user_id);
     let connection = match lookup {
         OnBehalfConnection::Usable(connection) => connection,
@@ -227,7 +228,7 @@ async fn onbehalf_token(services: &Services, bot: &Bot) -> Result<Option<SecretS
     }
 }
 
-/// The local recording token of the connection mapped to the bot's meeting. A bot joins
+/// Mints the local recording token of the connection mapped to the bot's meeting. A bot joins
 /// without one, so every failure is logged and gives `None`.
 async fn local_recording_token(services: &Services, bot: &Bot) -> Option<SecretString> {
     let store = services.store.as_ref();
@@ -283,7 +284,7 @@ enum TokenFailure {
     Failed(String),
 }
 
-/// Mints one token with the connection's access token. A 401 / code 124 answer drops that
+/// Mints one token with the connection's access token. A 401 / code 124 response drops that
 /// access token, refreshes once and tries again.
 async fn request_token(
     services: &Services,
@@ -337,11 +338,13 @@ fn is_transient(error: &ServiceError) -> bool {
     )
 }
 
-fn service_failure(error: &ServiceError) -> MintError {
+/// Maps a storage or key-service failure to a transient mint error for outages, and to a
+/// final one with `fatal_sub_type` otherwise.
+fn service_failure(error: &ServiceError, fatal_sub_type: &'static str) -> MintError {
     if is_transient(error) {
         MintError::transient(SUB_TYPE_ZOOM_UNAVAILABLE, error.to_string())
     } else {
-        MintError::fatal(SUB_TYPE_ZOOM_UNAVAILABLE, error.to_string())
+        MintError::fatal(fatal_sub_type, error.to_string())
     }
 }
 
@@ -355,7 +358,7 @@ async fn tokens_from_url(
 ) -> Result<JoinTokens, MintError> {
     let secret = projects::signing_secret(services, &bot.project_id)
         .await
-        .map_err(|error| service_failure(&error))?;
+        .map_err(|error| service_failure(&error, SUB_TYPE_TOKENS_URL_FAILED))?;
     let key = STANDARD.decode(secret.expose()).map_err(|_| {
         MintError::fatal(
             SUB_TYPE_TOKENS_URL_FAILED,
@@ -393,33 +396,35 @@ async fn tokens_from_url(
         })?;
     let status = response.status;
     if !(200..300).contains(&status) {
-        let message = format!("zoom_tokens_url answered HTTP {status}");
+        let message = format!("zoom_tokens_url responded with HTTP {status}");
         return Err(if is_retryable_status(status) {
             MintError::transient(SUB_TYPE_TOKENS_URL_UNAVAILABLE, message)
         } else {
             MintError::fatal(SUB_TYPE_TOKENS_URL_FAILED, message)
         });
     }
-    // The body holds tokens, so neither it nor the parser's error (which may quote it)
+    // The body contains tokens, so neither it nor the parser's error (which may quote it)
     // is logged or returned.
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&response.body) else {
         return Err(MintError::fatal(
             SUB_TYPE_TOKENS_URL_FAILED,
-            format!("zoom_tokens_url answered HTTP {status} with a body that is not a JSON object"),
+            format!(
+                "zoom_tokens_url responded with HTTP {status} and a body that is not a JSON object"
+            ),
         ));
     };
-    Ok(tokens_from_answer(&fields, attempt))
+    Ok(tokens_from_response(&fields, attempt))
 }
 
-/// Whether an HTTP status is worth retrying: 408, 429 and 5xx.
+/// Returns whether an HTTP status is worth retrying: 408, 429 and 5xx.
 pub fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
 }
 
-/// The tokens of a `zoom_tokens_url` answer. Only non-blank strings count. An
+/// Extracts the tokens of a `zoom_tokens_url` response. Only non-blank strings count. An
 /// `onbehalf_token` that lists several tokens separated by commas gives one per attempt,
 /// in turn.
-fn tokens_from_answer(fields: &Map<String, Value>, attempt: u32) -> JoinTokens {
+fn tokens_from_response(fields: &Map<String, Value>, attempt: u32) -> JoinTokens {
     let text = |name: &str| {
         fields
             .get(name)
@@ -438,7 +443,7 @@ fn tokens_from_answer(fields: &Map<String, Value>, attempt: u32) -> JoinTokens {
     }
 }
 
-/// Entry `(attempt - 1) mod n` of a comma-separated list of `n` non-blank entries, so
+/// Returns entry `(attempt - 1) mod n` of a comma-separated list of `n` non-blank entries, so
 /// attempt 1 gets the first. Returns `None` for a list without entries.
 pub fn pick_round_robin(list: &str, attempt: u32) -> Option<String> {
     let entries: Vec<&str> = list
@@ -477,15 +482,15 @@ mod tests {
     }
 
     #[test]
-    fn answer_keeps_non_blank_strings() {
-        let answer = json!({
+    fn response_keeps_non_blank_strings() {
+        let response = json!({
             "onbehalf_token": "obf-1,obf-2",
             "zak_token": "  ",
             "join_token": 42,
             "app_privilege_token": "lrt",
             "other": "ignored",
         });
-        let tokens = tokens_from_answer(answer.as_object().unwrap(), 2);
+        let tokens = tokens_from_response(response.as_object().unwrap(), 2);
         assert_eq!(
             tokens.onbehalf_token.as_ref().map(SecretString::expose),
             Some("obf-2")

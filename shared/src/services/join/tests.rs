@@ -134,7 +134,7 @@ fn outcome(name: &str) -> Reply {
     Reply::Status(200, json!({"outcome": name}))
 }
 
-/// The runner: records every request and answers from a script whose last reply repeats.
+/// The runner: records every request and responds from a script whose last reply repeats.
 struct ScriptedRunner {
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<(OutboundRequest, DateTime<Utc>)>>,
@@ -689,7 +689,7 @@ async fn launch_rejects_unknown_onbehalf_user() {
 }
 
 #[test]
-fn runner_answers_map_to_outcomes() {
+fn runner_responses_map_to_outcomes() {
     let cases: Vec<(u16, &str, AttemptOutcome)> = vec![
         (200, r#"{"outcome":"joined"}"#, AttemptOutcome::Joined),
         (
@@ -713,14 +713,14 @@ fn runner_answers_map_to_outcomes() {
             200,
             r#"{"outcome":"maybe"}"#,
             AttemptOutcome::Failed {
-                sub_type: Some(SUB_TYPE_RUNNER_INVALID_ANSWER.into()),
+                sub_type: Some(SUB_TYPE_RUNNER_INVALID_RESPONSE.into()),
             },
         ),
         (
             200,
             "not json",
             AttemptOutcome::Failed {
-                sub_type: Some(SUB_TYPE_RUNNER_INVALID_ANSWER.into()),
+                sub_type: Some(SUB_TYPE_RUNNER_INVALID_RESPONSE.into()),
             },
         ),
         (
