@@ -3,7 +3,8 @@
 # values none of them catch: each function's runtime and the SQS partial-batch setting.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-venv=.venv-tools
+# TOOLS_VENV lets CI keep the environment outside the clone, between runs.
+venv="${TOOLS_VENV:-.venv-tools}"
 if [[ ! -x "$venv/bin/sam" || ! -x "$venv/bin/cfn-lint" ]]; then
     echo "lint-template: installing cfn-lint and aws-sam-cli into $venv" >&2
     [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"

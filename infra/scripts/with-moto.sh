@@ -14,7 +14,8 @@ if [[ $# -eq 0 ]]; then
 fi
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-venv="$repo_root/.venv-moto"
+# MOTO_VENV lets CI keep the environment outside the clone, between runs.
+venv="${MOTO_VENV:-$repo_root/.venv-moto}"
 
 # A venv without moto_server is a half-finished install, so pip runs again.
 if [[ ! -x "$venv/bin/moto_server" ]]; then

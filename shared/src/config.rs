@@ -7,9 +7,12 @@ use crate::adapters::sqs::QueueUrls;
 use crate::secret::SecretString;
 use crate::services::Settings;
 
+/// Looks up one variable by name.
+type Lookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Reads variables and collects the problems found.
 pub struct EnvReader {
-    lookup: Box<dyn Fn(&str) -> Option<String>>,
+    lookup: Lookup,
     pub errors: Vec<String>,
 }
 
