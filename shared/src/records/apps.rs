@@ -3,7 +3,9 @@
 use crate::domain::app::ZoomOAuthApp;
 use crate::ports::store::Position;
 use crate::ports::store::{Condition, Index, Item, Store, StoreError};
-use crate::records::{Direction, RecordPage, Versioned, encode, keys, list_page, load};
+use crate::records::{
+    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
+};
 
 const LIST_KIND: &str = "APPS";
 
@@ -46,10 +48,7 @@ pub async fn update(
     app: &ZoomOAuthApp,
     expected: u64,
 ) -> Result<u64, StoreError> {
-    let mut item = item(app)?;
-    item.version = expected + 1;
-    store.put(item, Condition::Version(expected)).await?;
-    Ok(expected + 1)
+    put_next_version(store, item(app)?, expected).await
 }
 
 pub async fn delete(store: &dyn Store, app_id: &str) -> Result<bool, StoreError> {

@@ -2,7 +2,9 @@
 
 use crate::domain::bot::Bot;
 use crate::ports::store::{Condition, Index, Item, Position, Store, StoreError};
-use crate::records::{Direction, RecordPage, Versioned, encode, keys, list_page, load};
+use crate::records::{
+    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
+};
 
 const LIST_KIND: &str = "BOTS";
 
@@ -24,10 +26,7 @@ pub async fn insert(store: &dyn Store, bot: &Bot) -> Result<(), StoreError> {
 /// Writes `bot` if the stored version is still `expected`, and returns the new version.
 /// Fails with `ConditionFailed` when another writer got there first.
 pub async fn update(store: &dyn Store, bot: &Bot, expected: u64) -> Result<u64, StoreError> {
-    let mut item = item(bot)?;
-    item.version = expected + 1;
-    store.put(item, Condition::Version(expected)).await?;
-    Ok(expected + 1)
+    put_next_version(store, item(bot)?, expected).await
 }
 
 /// Reads a bot of any project; callers outside the join worker use [`get`].

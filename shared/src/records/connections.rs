@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::connection::Connection;
 use crate::ports::store::{Condition, Index, Item, Position, Query, Store, StoreError, WriteOp};
 use crate::records::tokens::{self as token_records, TokenSet};
-use crate::records::{Direction, RecordPage, Versioned, encode, keys, list_page, load};
+use crate::records::{
+    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
+};
 
 const LIST_KIND: &str = "CONNS";
 
@@ -89,10 +91,7 @@ pub async fn update(
     connection: &Connection,
     expected: u64,
 ) -> Result<u64, StoreError> {
-    let mut item = item(connection)?;
-    item.version = expected + 1;
-    store.put(item, Condition::Version(expected)).await?;
-    Ok(expected + 1)
+    put_next_version(store, item(connection)?, expected).await
 }
 
 /// Reads a connection of any project; callers check `project_id`.

@@ -128,14 +128,13 @@ pub async fn list_page<T: DeserializeOwned>(
     })
 }
 
-/// Writes `value` at `key` if the stored version is still `expected`, bumping the version.
-pub async fn replace<T: Serialize>(
+/// Writes `item` if the stored version is still `expected`, as version `expected + 1`.
+/// Fails with `ConditionFailed` when another writer got there first.
+pub async fn put_next_version(
     store: &dyn Store,
     mut item: Item,
-    value: &T,
     expected: u64,
 ) -> Result<u64, StoreError> {
-    item.data = encode(value)?;
     item.version = expected + 1;
     store.put(item, Condition::Version(expected)).await?;
     Ok(expected + 1)

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::store::{Condition, Index, Item, Position, Query, Store, StoreError};
-use crate::records::{Versioned, decode, encode, keys, load};
+use crate::records::{Versioned, decode, encode, keys, load, put_next_version};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TokenSet {
@@ -75,10 +75,7 @@ pub async fn replace(
     tokens: &TokenSet,
     expected: u64,
 ) -> Result<u64, StoreError> {
-    let mut item = item(connection_id, tokens)?;
-    item.version = expected + 1;
-    store.put(item, Condition::Version(expected)).await?;
-    Ok(expected + 1)
+    put_next_version(store, item(connection_id, tokens)?, expected).await
 }
 
 pub async fn delete(store: &dyn Store, connection_id: &str) -> Result<bool, StoreError> {

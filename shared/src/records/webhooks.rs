@@ -2,7 +2,9 @@
 
 use crate::domain::webhook::{Delivery, Subscription, Trigger};
 use crate::ports::store::{Condition, Index, Item, Position, Store, StoreError};
-use crate::records::{Direction, RecordPage, Versioned, encode, keys, list_page, load};
+use crate::records::{
+    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
+};
 
 const SUBSCRIPTIONS: &str = "WEBHOOKS";
 const DELIVERIES: &str = "DELIVERIES";
@@ -111,10 +113,7 @@ pub async fn update_delivery(
     delivery: &Delivery,
     expected: u64,
 ) -> Result<u64, StoreError> {
-    let mut item = delivery_item(delivery)?;
-    item.version = expected + 1;
-    store.put(item, Condition::Version(expected)).await?;
-    Ok(expected + 1)
+    put_next_version(store, delivery_item(delivery)?, expected).await
 }
 
 /// Deliveries of a project, newest first.
