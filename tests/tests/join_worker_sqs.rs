@@ -101,11 +101,19 @@ async fn redelivered_join_message_yields_one_ticket() {
     );
 
     let (one, two) = tokio::join!(
-        shared::runtime::handle_sqs(&services, serde_json::from_value(first).unwrap()),
-        shared::runtime::handle_sqs(&services, serde_json::from_value(second).unwrap()),
+        shared::runtime::handle_sqs(&services, serde_json::from_value(first.clone()).unwrap()),
+        shared::runtime::handle_sqs(&services, serde_json::from_value(second.clone()).unwrap()),
     );
-    assert!(one.batch_item_failures.is_empty());
-    assert!(two.batch_item_failures.is_empty());
+    // A copy that arrives while the attempt is still running is reported as failed, so
+    // SQS delivers it again later; by then it is dropped.
+    let failures = one.batch_item_failures.len() + two.batch_item_failures.len();
+    assert!(failures <= 1, "at most the in-flight copy fails");
+    let again =
+        shared::runtime::handle_sqs(&services, serde_json::from_value(second).unwrap()).await;
+    assert!(
+        again.batch_item_failures.is_empty(),
+        "a copy after the outcome is dropped"
+    );
 
     assert_eq!(runner.tickets().len(), 1, "one ticket for one attempt");
     assert_eq!(runner.rejected_count(), 0);

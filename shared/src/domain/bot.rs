@@ -175,6 +175,10 @@ pub struct Bot {
     /// Highest attempt number a worker has claimed. Messages with an attempt number at or
     /// below it are duplicates and are dropped.
     pub last_handled_attempt: u32,
+    /// Highest attempt whose outcome is stored. Below `last_handled_attempt` it means that
+    /// attempt is still running, or its worker died before storing the outcome.
+    #[serde(default)]
+    pub last_recorded_attempt: u32,
     /// "Authorized user not in meeting" outcomes so far, which drive the wait backoff.
     pub not_in_meeting_outcomes: u32,
     /// Transient failures in a row since the last response that was not transient.
@@ -417,6 +421,7 @@ mod tests {
             authorized_user_wait_deadline: None,
             events: Vec::new(),
             last_handled_attempt: 0,
+            last_recorded_attempt: 0,
             not_in_meeting_outcomes: 0,
             transient_failures: 0,
             created_at: at(0),

@@ -94,6 +94,7 @@ pub async fn launch(
             created_at: now,
         }],
         last_handled_attempt: 0,
+        last_recorded_attempt: 0,
         not_in_meeting_outcomes: 0,
         transient_failures: 0,
         created_at: now,

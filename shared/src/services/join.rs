@@ -7,9 +7,11 @@
 //! loses that write or finds the attempt already handled, and is dropped. So one attempt
 //! number produces at most one ticket.
 //!
-//! NOTE: the flip side is at-most-once. A worker that dies after the claim and before the
-//! next attempt is queued (or the outcome stored) leaves the bot in its state with no
-//! attempt pending, and redelivery of the message does not revive it.
+//! The flip side is at-most-once: a worker that dies after the claim never sends its
+//! ticket again. Its message comes back after the queue's visibility timeout. While the
+//! claim is recent, the message fails again so it is retried later. Once the claim is older
+//! than any attempt can take, the attempt counts as interrupted and the bot fails with
+//! sub type `join_attempt_interrupted`, so it never stays `joining` forever.
 
 use std::time::Duration;
 
@@ -45,6 +47,12 @@ pub const SUB_TYPE_RUNNER_INVALID_RESPONSE: &str = "bot_runner_invalid_response"
 pub const SUB_TYPE_RUNNER_NOT_CONFIGURED: &str = "bot_runner_not_configured";
 /// Sub type of a bot whose next attempt could not be queued.
 pub const SUB_TYPE_QUEUE_FAILED: &str = "join_attempt_queueing_failed";
+/// Sub type of a bot whose attempt was claimed by a worker that stopped before storing
+/// the outcome.
+pub const SUB_TYPE_ATTEMPT_INTERRUPTED: &str = "join_attempt_interrupted";
+/// Age of a claim after which its attempt counts as interrupted: twice the longest an
+/// attempt can take (30 s token callback plus 30 s runner).
+pub const INTERRUPTED_AFTER: Duration = Duration::from_secs(120);
 
 /// Tries of a store write or queue send after a version conflict or an outage.
 const WRITE_TRIES: usize = 3;
@@ -67,6 +75,9 @@ pub async fn run_attempt(
         tracing::warn!(bot_id, attempt, "bot not found; dropping the join attempt");
         return Ok(());
     };
+    if is_unfinished(&stored.value, attempt) {
+        return handle_unfinished(services, stored, attempt).await;
+    }
     let Some(claimed) = claim(services, stored, attempt).await? else {
         return Ok(());
     };
@@ -88,6 +99,40 @@ pub async fn run_attempt(
         }
     };
     record_outcome(services, claimed, attempt, outcome).await
+}
+
+/// Whether `attempt` was claimed but its outcome is not stored: it is still running, or
+/// its worker stopped.
+fn is_unfinished(bot: &Bot, attempt: u32) -> bool {
+    bot.state.is_joining()
+        && attempt == bot.last_handled_attempt
+        && bot.last_recorded_attempt < attempt
+}
+
+/// Handles a message for an attempt that another worker claimed and has not finished.
+/// Sends no ticket: a recent claim fails the message so the queue retries it later, and a
+/// claim older than `INTERRUPTED_AFTER` fails the bot.
+async fn handle_unfinished(
+    services: &Services,
+    stored: Versioned<Bot>,
+    attempt: u32,
+) -> Result<(), ServiceError> {
+    let claim_age = (services.clock.now() - stored.value.updated_at)
+        .to_std()
+        .unwrap_or_default();
+    if claim_age < INTERRUPTED_AFTER {
+        tracing::info!(bot_id = %stored.value.id, attempt, claim_age_seconds = claim_age.as_secs(), "the attempt is still running elsewhere; retrying the message later");
+        return Err(ServiceError::Unavailable(format!(
+            "attempt {attempt} of bot {} is still running",
+            stored.value.id
+        )));
+    }
+    tracing::error!(bot_id = %stored.value.id, attempt, claim_age_seconds = claim_age.as_secs(), "the worker of this attempt stopped before storing its outcome; failing the bot");
+    let interrupted = AttemptOutcome::Failed {
+        sub_type: Some(SUB_TYPE_ATTEMPT_INTERRUPTED.into()),
+    };
+    write_outcome(services, stored, attempt, interrupted).await?;
+    Ok(())
 }
 
 /// Returns the reason a message for `attempt` is dropped without running, or `None`.
@@ -323,6 +368,7 @@ async fn write_outcome(
         }
         let mut bot = current.value.clone();
         let (changes, next) = bot.apply_outcome(outcome.clone(), services.clock.now());
+        bot.last_recorded_attempt = attempt;
         match bots::update(store, &bot, current.version).await {
             Ok(version) => {
                 for change in &changes {

@@ -758,3 +758,56 @@ fn runner_message_is_cut_for_log() {
     let (_, message) = runner_outcome(200, body.as_bytes());
     assert_eq!(message.unwrap().chars().count(), MAX_LOGGED_MESSAGE_CHARS);
 }
+
+/// Marks attempt 1 as claimed without an outcome, as a worker that stopped right after
+/// its claim leaves it.
+async fn leave_claimed_attempt(h: &Harness, bot_id: &str) {
+    let store = h.services.store.as_ref();
+    let stored = crate::records::bots::get_any(store, bot_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut bot = stored.value;
+    bot.last_handled_attempt = 1;
+    bot.join_attempts = 1;
+    bot.updated_at = h.clock.now();
+    crate::records::bots::update(store, &bot, stored.version)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn running_attempt_defers_redelivery() {
+    let h = harness(vec![outcome("joined")]).await;
+    let bot = h.launch(600).await;
+    leave_claimed_attempt(&h, &bot.id).await;
+
+    h.clock.advance(Duration::from_secs(30));
+    let error = run_attempt(&h.services, &bot.id, 1).await.unwrap_err();
+    assert!(matches!(error, ServiceError::Unavailable(_)), "{error:?}");
+    assert!(h.tickets().is_empty());
+    assert_eq!(h.bot(&bot.id).await.state, BotState::Joining);
+}
+
+#[tokio::test]
+async fn interrupted_attempt_fails_bot_without_ticket() {
+    let h = harness(vec![outcome("joined")]).await;
+    let bot = h.launch(600).await;
+    leave_claimed_attempt(&h, &bot.id).await;
+
+    h.clock.advance(INTERRUPTED_AFTER + Duration::from_secs(1));
+    run_attempt(&h.services, &bot.id, 1).await.unwrap();
+
+    assert!(
+        h.tickets().is_empty(),
+        "no second ticket for a claimed attempt"
+    );
+    let stored = h.bot(&bot.id).await;
+    assert_eq!(stored.state, BotState::FatalError);
+    let last = stored.events.last().unwrap();
+    assert_eq!(last.sub_type.as_deref(), Some(SUB_TYPE_ATTEMPT_INTERRUPTED));
+
+    // A further redelivery changes nothing.
+    run_attempt(&h.services, &bot.id, 1).await.unwrap();
+    assert_eq!(h.bot(&bot.id).await.events.len(), stored.events.len());
+}
