@@ -35,6 +35,7 @@ fn waiting_bot(timeout_seconds: u32, created_at: DateTime<Utc>) -> Bot {
         authorized_user_wait_deadline: None,
         events: Vec::new(),
         last_handled_attempt: 0,
+        last_recorded_attempt: 0,
         not_in_meeting_outcomes: 0,
         transient_failures: 0,
         created_at,
