@@ -74,22 +74,41 @@ impl EnvReader {
         }
     }
 
-    /// An http(s) origin or URL, without a trailing slash.
+    /// An http(s) base URL, returned without a trailing slash. A query or fragment is
+    /// rejected, because paths are appended to the value.
     pub fn url(&mut self, name: &str, value: String) -> String {
         // An empty value was already reported as missing by `required`.
         if value.is_empty() {
             return value;
         }
+        let value = value.trim().to_owned();
         match url::Url::parse(&value) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+            Ok(parsed)
+                if matches!(parsed.scheme(), "http" | "https")
+                    && parsed.host_str().is_some_and(|host| !host.is_empty())
+                    && parsed.query().is_none()
+                    && parsed.fragment().is_none() =>
+            {
                 value.trim_end_matches('/').to_owned()
             }
             _ => {
                 self.errors.push(format!(
-                    "{name} must be an http or https URL, got '{value}'"
+                    "{name} must be an http or https URL with a host and no query, got '{value}'"
                 ));
                 value
             }
+        }
+    }
+
+    /// A parsed value, or `default` when unset; an unparsable value is reported.
+    pub fn parsed_or<T: std::str::FromStr>(&mut self, name: &str, default: T, what: &str) -> T {
+        match self.optional(name) {
+            None => default,
+            Some(value) => value.trim().parse().unwrap_or_else(|_| {
+                self.errors
+                    .push(format!("{name} must be {what}, got '{value}'"));
+                default
+            }),
         }
     }
 
@@ -239,6 +258,25 @@ mod tests {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
         assert_eq!(errors.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn url_rejects_query_and_missing_host() {
+        let mut env = reader(&[]);
+        for bad in [
+            "http://",
+            "http://127.0.0.1:1?x=1",
+            "https://exa mple.com",
+            "ftp://x",
+            "example.com",
+        ] {
+            env.url("PUBLIC_BASE_URL", bad.to_owned());
+        }
+        assert_eq!(env.errors.len(), 5, "{:?}", env.errors);
+        assert_eq!(
+            env.url("X", "https://obf.example.com/base/".into()),
+            "https://obf.example.com/base"
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The local server's settings, read from the environment with local defaults.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use shared::secret::SecretString;
+use shared::config::{EnvReader, read_settings};
 use shared::services::Settings;
 
 pub struct LocalConfig {
@@ -11,97 +11,45 @@ pub struct LocalConfig {
     pub port: u16,
     pub data_dir: PathBuf,
     pub zoom_api_base_url: String,
+    /// Whether PUBLIC_BASE_URL was set; otherwise it follows the address actually bound.
+    pub public_base_url_is_set: bool,
     pub settings: Settings,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
-}
-
-fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(format!("{name} must be true or false, got '{value}'")),
+/// The default public origin for a listening address.
+pub fn local_origin(address: std::net::SocketAddr) -> String {
+    match address.ip() {
+        IpAddr::V6(ip) => format!("http://[{ip}]:{}", address.port()),
+        IpAddr::V4(ip) => format!("http://{ip}:{}", address.port()),
     }
 }
 
 impl LocalConfig {
     /// Reads every variable and reports all invalid ones at once.
     pub fn from_env() -> Result<Self, Vec<String>> {
-        let mut errors = Vec::new();
-        let bind_addr = var("BIND_ADDR")
-            .unwrap_or_else(|| "127.0.0.1".into())
-            .parse::<IpAddr>()
-            .map_err(|_| errors.push("BIND_ADDR must be an IP address".into()))
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let port = var("PORT")
-            .unwrap_or_else(|| "3000".into())
-            .parse::<u16>()
-            .map_err(|_| errors.push("PORT must be a port number from 0 to 65535".into()))
-            .unwrap_or(3000);
-        let allow_private_urls = match var("ALLOW_PRIVATE_URLS") {
-            Some(value) => parse_bool("ALLOW_PRIVATE_URLS", &value).unwrap_or_else(|e| {
-                errors.push(e);
-                true
-            }),
-            None => true,
-        };
-        let delivery_max_attempts = match var("WEBHOOK_MAX_ATTEMPTS") {
-            Some(value) => value
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .unwrap_or_else(|| {
-                    errors.push(format!(
-                        "WEBHOOK_MAX_ATTEMPTS must be a positive integer, got '{value}'"
-                    ));
-                    5
-                }),
-            None => 5,
-        };
-        let host = match bind_addr {
-            IpAddr::V6(address) => format!("[{address}]"),
-            IpAddr::V4(address) => address.to_string(),
-        };
-        let public_base_url =
-            var("PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://{host}:{port}"));
-        let zoom_oauth_base_url =
-            var("ZOOM_OAUTH_BASE_URL").unwrap_or_else(|| "https://zoom.us".into());
-        let zoom_api_base_url =
-            var("ZOOM_API_BASE_URL").unwrap_or_else(|| "https://api.zoom.us".into());
-        for (name, value) in [
-            ("PUBLIC_BASE_URL", &public_base_url),
-            ("ZOOM_OAUTH_BASE_URL", &zoom_oauth_base_url),
-            ("ZOOM_API_BASE_URL", &zoom_api_base_url),
-        ] {
-            if !(value.starts_with("http://") || value.starts_with("https://")) {
-                errors.push(format!(
-                    "{name} must be an http or https URL, got '{value}'"
-                ));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-
+        let mut env = EnvReader::default();
+        let bind_addr = env.parsed_or(
+            "BIND_ADDR",
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "an IP address",
+        );
+        let port = env.parsed_or("PORT", 3000u16, "a port number from 0 to 65535");
+        let public_base_url_is_set = env.optional("PUBLIC_BASE_URL").is_some();
+        let default_origin = local_origin(std::net::SocketAddr::new(bind_addr, port));
+        let public_base_url = env.optional("PUBLIC_BASE_URL").unwrap_or(default_origin);
+        let (settings, zoom_api_base_url) = read_settings(&mut env, public_base_url, true);
+        let data_dir = env
+            .optional("DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".local-data"));
+        env.finish()?;
         Ok(Self {
             bind_addr,
             port,
-            data_dir: var("DATA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(".local-data")),
-            zoom_api_base_url: zoom_api_base_url.trim_end_matches('/').to_owned(),
-            settings: Settings {
-                public_base_url: public_base_url.trim_end_matches('/').to_owned(),
-                zoom_oauth_base_url: zoom_oauth_base_url.trim_end_matches('/').to_owned(),
-                allow_private_urls,
-                bot_runner_url: var("BOT_RUNNER_URL"),
-                bot_runner_secret: var("BOT_RUNNER_SECRET").map(SecretString::new),
-                delivery_max_attempts,
-            },
+            data_dir,
+            zoom_api_base_url,
+            public_base_url_is_set,
+            settings,
         })
     }
 }

@@ -16,7 +16,7 @@ use shared::http::{Function, MAX_BODY_BYTES, handle};
 use shared::ports::clock::{RandomIds, SystemClock};
 use shared::services::{Services, projects};
 
-use crate::config::LocalConfig;
+use crate::config::{LocalConfig, local_origin};
 use crate::worker;
 
 const DATABASE_FILE: &str = "local.sqlite3";
@@ -82,14 +82,18 @@ async fn route(State(services): State<Arc<Services>>, request: Request) -> Respo
     Response::from_parts(parts, Body::from(body))
 }
 
-pub async fn serve(config: LocalConfig) -> Result<(), BoxError> {
-    let (services, queue) = build(&config)?;
-    let services = Arc::new(services);
+pub async fn serve(mut config: LocalConfig) -> Result<(), BoxError> {
     let address = SocketAddr::new(config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let bound = listener.local_addr()?;
+    // With PORT=0 the kernel picks the port, and links must carry the real one.
+    if !config.public_base_url_is_set {
+        config.settings.public_base_url = local_origin(bound);
+    }
+    let (services, queue) = build(&config)?;
+    let services = Arc::new(services);
 
     tracing::info!(
         address = %bound,

@@ -500,3 +500,151 @@ async fn unknown_routes_and_methods() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn forged_cursor_is_400() {
+    use base64::Engine;
+    let setup = setup().await;
+    let empty = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"d":false,"p":{}}"#);
+    let other_partition = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(br#"{"d":false,"p":{"pk":"CONN#x","sk":"CONN","gsi1pk":"PROJECT#proj_other#CONNS","gsi1sk":"z"}}"#);
+    for cursor in [empty, other_partition] {
+        for path in [
+            "/api/v1/zoom_oauth_connections",
+            "/api/v1/zoom_oauth_apps",
+            "/api/v1/webhooks",
+            "/api/v1/bots",
+        ] {
+            let (status, body) = setup.api.get(&format!("{path}?cursor={cursor}")).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(body["cursor"][0], "Invalid cursor.", "{path}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn extreme_zoom_timestamp_is_401() {
+    let setup = setup().await;
+    let body = fixture("url_validation.json");
+    let timestamp = i64::MIN.to_string();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/external_webhooks/zoom/oauth_apps/{}",
+            setup.server.base_url, setup.app_id
+        ))
+        .header("x-zm-request-timestamp", &timestamp)
+        .header("x-zm-signature", zoom_signature("whsec", &timestamp, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("the server responds instead of dropping the connection");
+    assert_eq!(response.status(), 401);
+    let logs = setup.server.stop();
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[tokio::test]
+async fn token_keyword_in_any_case() {
+    let setup = setup().await;
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/zoom_oauth_connections",
+            setup.server.base_url
+        ))
+        .header("Authorization", format!("token {}", setup.api.api_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn head_and_allow_header() {
+    let setup = setup().await;
+    let client = reqwest::Client::new();
+    let head = client
+        .head(format!("{}/health", setup.server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.bytes().await.unwrap().is_empty());
+    let put = client
+        .put(format!(
+            "{}/api/v1/zoom_oauth_apps/{}",
+            setup.server.base_url, setup.app_id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 405);
+    assert_eq!(put.headers()["allow"], "GET, HEAD, PATCH, DELETE");
+}
+
+#[tokio::test]
+async fn refused_grant_is_revoked() {
+    let setup = setup().await;
+    setup
+        .emulator
+        .add_user(ZoomUserSpec::active("uRefused00000000000001"));
+    let code = setup.emulator.issue_code(
+        CLIENT_ID,
+        "uRefused00000000000001",
+        REDIRECT_URI,
+        &["user:read:user"],
+        None,
+    );
+    let (status, _) = setup
+        .api
+        .post(
+            "/api/v1/zoom_oauth_connections",
+            &connection_body(&code, None),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        setup.emulator.revoked_tokens().len(),
+        1,
+        "the refused grant does not stay at Zoom"
+    );
+}
+
+#[tokio::test]
+async fn port_zero_links_use_bound_port() {
+    let data_dir = DataDir::new();
+    let project = create_project(&data_dir.0, "port zero");
+    let output = std::process::Command::new(BINARY)
+        .arg("serve")
+        .env("DATA_DIR", &data_dir.0)
+        .env("PORT", "70000")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an invalid PORT stops start-up"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PORT must be a port number"));
+
+    let server = LocalServer::start_on_port(&data_dir.0, &HashMap::new(), 0).await;
+    let api = Api::new(&server.base_url, &project.api_key);
+    let (status, app) = api
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "triggers": ["bot.state_change"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    api.post(
+        "/api/v1/webhooks",
+        &json!({"url": "http://127.0.0.1:9/hook", "triggers": ["bot.state_change"]}),
+    )
+    .await;
+    let (_, page) = api.get("/api/v1/webhooks?page_size=1").await;
+    let next = page["next"].as_str().unwrap();
+    assert!(
+        next.starts_with(&server.base_url),
+        "{next} should start with {}",
+        server.base_url
+    );
+}

@@ -33,11 +33,13 @@ pub enum OutboundUrlError {
     #[error("URL host '{host}' is a loopback name, which is not allowed. Use a public https URL.")]
     LoopbackName { host: String },
 
-    #[error("URL host is a {kind} address ({ip}), which is not allowed. Use a public https URL.")]
+    #[error(
+        "URL host {ip} is in the {kind} address range, which is not allowed. Use a public https URL."
+    )]
     DisallowedIp { ip: IpAddr, kind: &'static str },
 
     #[error(
-        "URL host '{host}' resolves to a {kind} address ({ip}), which is not allowed. Use a public https URL."
+        "URL host '{host}' resolves to {ip}, in the {kind} address range, which is not allowed. Use a public https URL."
     )]
     DisallowedResolvedIp {
         host: String,
@@ -59,7 +61,9 @@ pub enum OutboundUrlError {
 ///
 /// The URL must be `https`, have a host and have no user name or password. An IP-address
 /// host must be public, and `localhost` or `*.localhost` is rejected. With `allow_private`
-/// (local development), `http` is also accepted and no host address is rejected.
+/// (local development), `http` is also accepted, and so are host names and loopback,
+/// private and unique-local addresses; link-local, unspecified, multicast and reserved
+/// addresses stay rejected.
 /// Domain names are not resolved here, so [`check_outbound_url`] is the full check.
 pub fn check_outbound_url_syntax(
     input: &str,
@@ -90,15 +94,12 @@ pub fn check_outbound_url_syntax(
     if !url.username().is_empty() || url.password().is_some() {
         return Err(OutboundUrlError::UserInfo);
     }
-    if allow_private {
-        return Ok(url);
-    }
-
     // The url crate already turns numeric forms such as `0x7f.1` or `2130706433` into
     // Host::Ipv4, so they are checked here as addresses.
     match host {
-        Host::Ipv4(ip) => reject_disallowed_ip(IpAddr::V4(ip))?,
-        Host::Ipv6(ip) => reject_disallowed_ip(IpAddr::V6(ip))?,
+        Host::Ipv4(ip) => reject_disallowed_ip(IpAddr::V4(ip), allow_private)?,
+        Host::Ipv6(ip) => reject_disallowed_ip(IpAddr::V6(ip), allow_private)?,
+        Host::Domain(_) if allow_private => {}
         Host::Domain(domain) => {
             let name = domain.trim_end_matches('.');
             // `localhost` and every name under it are reserved for loopback.
@@ -134,8 +135,14 @@ pub fn is_disallowed_ip(ip: IpAddr) -> bool {
     disallowed_kind(ip).is_some()
 }
 
-fn reject_disallowed_ip(ip: IpAddr) -> Result<(), OutboundUrlError> {
+/// Address kinds that a local deployment (`allow_private`) may reach, so receivers on the
+/// developer's machine or network work. Link-local stays blocked even there, because it
+/// holds cloud metadata services such as 169.254.169.254.
+const LOCAL_KINDS: &[&str] = &["loopback", "private", "carrier-grade NAT", "unique local"];
+
+fn reject_disallowed_ip(ip: IpAddr, allow_private: bool) -> Result<(), OutboundUrlError> {
     match disallowed_kind(ip) {
+        Some(kind) if allow_private && LOCAL_KINDS.contains(&kind) => Ok(()),
         Some(kind) => Err(OutboundUrlError::DisallowedIp { ip, kind }),
         None => Ok(()),
     }
@@ -278,6 +285,27 @@ mod tests {
     fn ip(text: &str) -> IpAddr {
         text.parse()
             .unwrap_or_else(|_| panic!("{text} is not an IP address"))
+    }
+
+    #[test]
+    fn allow_private_still_rejects_link_local() {
+        for input in [
+            "http://169.254.169.254/latest",
+            "http://[fe80::1]/x",
+            "http://0.0.0.0/x",
+            "http://224.0.0.1/x",
+        ] {
+            assert!(check_outbound_url_syntax(input, true).is_err(), "{input}");
+        }
+        for input in [
+            "http://127.0.0.1:8080/hook",
+            "http://10.1.2.3/hook",
+            "http://[::1]/x",
+            "http://localhost:9/x",
+            "http://receiver.internal/x",
+        ] {
+            assert!(check_outbound_url_syntax(input, true).is_ok(), "{input}");
+        }
     }
 
     #[test]
@@ -520,7 +548,7 @@ mod tests {
             ),
             (
                 "https://10.0.0.5/",
-                "URL host is a private address (10.0.0.5), which is not allowed. Use a public https URL.",
+                "URL host 10.0.0.5 is in the private address range, which is not allowed. Use a public https URL.",
             ),
             (
                 "https://localhost/",
@@ -548,7 +576,7 @@ mod tests {
             kind: "private",
         };
 
-        let expected = "URL host 'hooks.example.com' resolves to a private address (10.0.0.5), which is not allowed. Use a public https URL.";
+        let expected = "URL host 'hooks.example.com' resolves to 10.0.0.5, in the private address range, which is not allowed. Use a public https URL.";
         assert_eq!(error.to_string(), expected);
     }
 

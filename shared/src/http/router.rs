@@ -146,6 +146,21 @@ fn match_route(method: &Method, path: &str) -> Match {
     Match::Route(route)
 }
 
+/// The methods a path accepts, for the `Allow` header of a 405 answer.
+fn allowed_methods(path: &str) -> String {
+    let mut allowed = Vec::new();
+    for method in [Method::GET, Method::POST, Method::PATCH, Method::DELETE] {
+        if matches!(match_route(&method, path), Match::Route(_)) {
+            if method == Method::GET {
+                allowed.push("GET, HEAD".to_owned());
+            } else {
+                allowed.push(method.to_string());
+            }
+        }
+    }
+    allowed.join(", ")
+}
+
 /// Context of an authenticated request.
 pub struct RequestContext {
     pub project_id: String,
@@ -164,7 +179,15 @@ pub async fn handle(services: &Services, function: Function, request: ApiRequest
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
 
-    let (response, project_id, error) = route_request(services, function, request).await;
+    // HEAD is GET without the body (RFC 9110, section 9.3.2).
+    let mut request = request;
+    if method == Method::HEAD {
+        *request.method_mut() = Method::GET;
+    }
+    let (mut response, project_id, error) = route_request(services, function, request).await;
+    if method == Method::HEAD {
+        *response.body_mut() = bytes::Bytes::new();
+    }
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let project_id = project_id.as_deref();
@@ -196,12 +219,16 @@ async fn route_request(
             route
         }
         Match::MethodNotAllowed => {
-            let body = json!({"error": format!("Method {} is not allowed on this path.", request.method())});
-            return (
-                json_response(StatusCode::METHOD_NOT_ALLOWED, &body),
-                None,
-                None,
-            );
+            let allowed = allowed_methods(request.uri().path());
+            let body = json!({"error": format!(
+                "Method {} is not allowed on this path. Allowed: {allowed}.",
+                request.method()
+            )});
+            let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, &body);
+            if let Ok(value) = http::HeaderValue::from_str(&allowed) {
+                response.headers_mut().insert(http::header::ALLOW, value);
+            }
+            return (response, None, None);
         }
         _ => {
             return (
@@ -299,6 +326,18 @@ mod tests {
         assert_eq!(
             route(Method::GET, "/api/v1/zoom_oauth_connections/zoc_1"),
             Some(Route::GetConnection("zoc_1".into()))
+        );
+    }
+
+    #[test]
+    fn allowed_methods_of_a_path() {
+        assert_eq!(
+            allowed_methods("/api/v1/zoom_oauth_apps/zoa_1"),
+            "GET, HEAD, PATCH, DELETE"
+        );
+        assert_eq!(
+            allowed_methods("/api/v1/zoom_oauth_connections"),
+            "GET, HEAD, POST"
         );
     }
 

@@ -156,6 +156,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
+    /// A query's start position does not belong to the queried partition or index.
+    #[error("the start position does not fit the query")]
+    InvalidPosition,
 }
 
 #[async_trait]

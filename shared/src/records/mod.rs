@@ -81,6 +81,11 @@ pub async fn list_page<T: DeserializeOwned>(
         Some((direction, position)) => (direction, Some(position)),
         None => (Direction::Forward, None),
     };
+    if let Some(start) = &position
+        && !position_fits(start, index, pk)
+    {
+        return Err(StoreError::InvalidPosition);
+    }
     let had_start = position.is_some();
     let mut matched: Vec<(T, Position)> = Vec::new();
     let mut more = false;
@@ -126,6 +131,23 @@ pub async fn list_page<T: DeserializeOwned>(
         next,
         previous,
     })
+}
+
+/// Whether a cursor's position has every key attribute a query on `index` needs, inside
+/// the partition `pk`. A forged or stale cursor fails here instead of in the store.
+fn position_fits(position: &Position, index: Index, pk: &str) -> bool {
+    let (index_pk, index_sk) = match index {
+        Index::Table => ("pk", "sk"),
+        Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+        Index::Gsi2 => ("gsi2pk", "gsi2sk"),
+    };
+    let fields = &position.0;
+    let allowed = ["pk", "sk", index_pk, index_sk];
+    fields.get(index_pk).map(String::as_str) == Some(pk)
+        && ["pk", "sk", index_sk]
+            .iter()
+            .all(|name| fields.get(*name).is_some_and(|v| !v.is_empty()))
+        && fields.keys().all(|name| allowed.contains(&name.as_str()))
 }
 
 /// Writes `item` if the stored version is still `expected`, as version `expected + 1`.

@@ -7,7 +7,7 @@ use crate::domain::meeting_mapping::{MappingSource, MeetingMapping};
 use crate::domain::meeting_url::MeetingNumber;
 use crate::domain::metadata::Metadata;
 use crate::ports::store::{Position, StoreError};
-use crate::ports::zoom::{TokenGrant, ZoomError};
+use crate::ports::zoom::{ClientCredentials, TokenGrant, ZoomError};
 use crate::records::connections::ConnectionFilter;
 use crate::records::tokens::TokenSet;
 use crate::records::{Direction, RecordPage, apps, connections, meetings};
@@ -135,6 +135,7 @@ pub async fn create_connection_or_fail(
         request.is_onbehalf_token_supported,
     );
     if !missing.is_empty() {
+        revoke_refused_grant(services, &credentials, &grant).await;
         return Err(ConnectFailure::new(
             "missing_scopes",
             ServiceError::BadRequest(format!(
@@ -144,13 +145,16 @@ pub async fn create_connection_or_fail(
         ));
     }
 
-    let user = services
-        .zoom
-        .current_user(&grant.access_token)
-        .await
-        .map_err(ServiceError::from)?;
+    let user = match services.zoom.current_user(&grant.access_token).await {
+        Ok(user) => user,
+        Err(error) => {
+            revoke_refused_grant(services, &credentials, &grant).await;
+            return Err(ServiceError::from(error).into());
+        }
+    };
     let status = user.status.as_deref().unwrap_or("unknown");
     if status != "active" {
+        revoke_refused_grant(services, &credentials, &grant).await;
         return Err(ConnectFailure::new(
             "inactive_user",
             ServiceError::BadRequest(format!(
@@ -184,6 +188,23 @@ pub async fn create_connection_or_fail(
             .map(|stored| stored.value)
             .unwrap_or(connection),
     )
+}
+
+/// Revokes a grant whose connection was refused, so no authorization stays behind at
+/// Zoom that this service holds no record of. Best effort: the outcome is logged.
+async fn revoke_refused_grant(
+    services: &Services,
+    credentials: &ClientCredentials,
+    grant: &TokenGrant,
+) {
+    match services.zoom.revoke(credentials, &grant.access_token).await {
+        Ok(()) => {
+            tracing::info!(client_id = %credentials.client_id, "refused grant revoked at Zoom")
+        }
+        Err(error) => {
+            tracing::warn!(client_id = %credentials.client_id, %error, "revoking a refused grant failed")
+        }
+    }
 }
 
 async fn upsert(

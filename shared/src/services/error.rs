@@ -79,6 +79,9 @@ impl From<StoreError> for ServiceError {
             StoreError::Unavailable(message) => {
                 ServiceError::Unavailable(format!("storage unavailable: {message}"))
             }
+            StoreError::InvalidPosition => {
+                ServiceError::Invalid(FieldErrors::single("cursor", "Invalid cursor."))
+            }
             StoreError::Corrupt(message) => {
                 ServiceError::Internal(format!("stored data: {message}"))
             }

@@ -73,7 +73,13 @@ pub async fn authenticate(
             "Authentication credentials were not provided.".into(),
         ));
     };
-    let Some(key) = header.strip_prefix("Token ").map(str::trim) else {
+    // The keyword is matched in any case, as Django REST framework's token
+    // authentication does, so clients written for it work unchanged.
+    let key = header
+        .split_once(' ')
+        .filter(|(keyword, _)| keyword.eq_ignore_ascii_case("token"))
+        .map(|(_, key)| key.trim());
+    let Some(key) = key else {
         return Err(ServiceError::Unauthenticated(
             "Invalid Authorization header. Use 'Authorization: Token <api key>'.".into(),
         ));

@@ -89,9 +89,13 @@ pub struct LocalServer {
 }
 
 impl LocalServer {
-    /// Starts `local-server serve` and waits until `/health` answers.
+    /// Starts `local-server serve` and waits until `/health` responds.
     pub async fn start(data_dir: &Path, env: &HashMap<&str, String>) -> Self {
-        let port = free_port();
+        Self::start_on_port(data_dir, env, free_port()).await
+    }
+
+    /// Starts the server on `port`; with 0, reads the port it bound from its start-up log.
+    pub async fn start_on_port(data_dir: &Path, env: &HashMap<&str, String>, port: u16) -> Self {
         let mut command = Command::new(BINARY);
         command
             .arg("serve")
@@ -117,6 +121,18 @@ impl LocalServer {
                     logs.lock().unwrap().push(line);
                 }
             });
+        }
+        let mut port = port;
+        for _ in 0..200 {
+            if port != 0 {
+                break;
+            }
+            let bound = logs.lock().unwrap().iter().find_map(|line| {
+                let start = line.find("address=127.0.0.1:")? + "address=127.0.0.1:".len();
+                line[start..].split_whitespace().next()?.parse::<u16>().ok()
+            });
+            port = bound.unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(25));
         }
         let server = Self {
             child,
