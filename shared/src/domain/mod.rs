@@ -1,4 +1,5 @@
-//! Domain types and validation rules. Nothing here performs I/O.
+//! Domain types and validation rules. Nothing here performs I/O, except the DNS lookup of
+//! `outbound_url::check_outbound_url`.
 
 pub mod app;
 pub mod bot;
