@@ -20,7 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use integration_tests::runner_fake::{RunnerFake, RunnerReply, WebhookReceiver, sign};
-use integration_tests::zoom_emulator::{ZoomEmulator, ZoomUserSpec};
+use integration_tests::zoom_emulator::{Endpoint, Failure, ZoomEmulator, ZoomUserSpec};
 use serde_json::{Value, json};
 use support::*;
 
@@ -733,4 +733,64 @@ async fn attempt_handled_twice_sends_one_ticket() {
         onbehalf[0].token.as_str()
     );
     assert_eq!(tickets[0]["attempt"], 1);
+}
+
+#[tokio::test]
+async fn host_recording_token_is_optional() {
+    let stack = start_stack(vec![RunnerReply::not_in_meeting(), RunnerReply::joined()]).await;
+    // The host's meeting is found by the meeting sync that follows the authorization.
+    stack
+        .emulator
+        .add_user(ZoomUserSpec::active("uRecHost000000000000001"));
+    stack
+        .emulator
+        .add_meeting("uRecHost000000000000001", 85012345678, "Planning");
+    let host = stack.connect("uRecHost000000000000001", false, true).await;
+    let (_, meetings) = stack
+        .api
+        .get(&format!(
+            "/api/v1/zoom_oauth_connections/{}/meetings",
+            host["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        meetings["results"][0]["meeting_id"], MEETING_NUMBER,
+        "{meetings}"
+    );
+    stack.connect("uRecGuest00000000000001", true, false).await;
+
+    // The first attempt cannot get the host's token; the join goes ahead without it.
+    stack
+        .emulator
+        .fail_next(Endpoint::LocalRecordingToken, Failure::Status(404));
+    let bot = stack.launch(&obf_bot("uRecGuest00000000000001")).await;
+    stack
+        .wait_for_state(
+            bot["id"].as_str().unwrap(),
+            "joined",
+            Duration::from_secs(20),
+        )
+        .await;
+
+    let tickets = stack.runner.tickets();
+    assert_eq!(tickets.len(), 2);
+    assert!(
+        tickets[0]["tokens"]["app_privilege_token"].is_null(),
+        "{}",
+        tickets[0]["tokens"]
+    );
+    assert!(tickets[0]["tokens"]["onbehalf_token"].is_string());
+    let recording: Vec<_> = stack
+        .emulator
+        .minted_tokens()
+        .into_iter()
+        .filter(|minted| minted.kind == "local_recording")
+        .collect();
+    assert_eq!(recording.len(), 1);
+    assert_eq!(recording[0].user_id, "uRecHost000000000000001");
+    assert_eq!(recording[0].meeting_number.as_deref(), Some(MEETING_NUMBER));
+    assert_eq!(
+        tickets[1]["tokens"]["app_privilege_token"],
+        recording[0].token.as_str()
+    );
 }
