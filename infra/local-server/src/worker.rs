@@ -8,11 +8,15 @@ use shared::adapters::sqlite::SqliteQueue;
 use shared::services::Services;
 use shared::services::jobs::run_job;
 use shared::services::keeper;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// A received job stays hidden this long; a worker that dies mid-job releases it then.
-const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
+/// A received job stays hidden this long; a worker that dies mid-job releases it then. It
+/// exceeds the longest job, a join attempt of up to 30 s token callback plus 30 s runner.
+const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Jobs running at once. Each mostly waits on the network, so this bounds open
+/// connections rather than CPU.
+const MAX_CONCURRENT_JOBS: usize = 32;
 /// Receives before a failing job is moved to the dead-letter table.
 const MAX_RECEIVES: u32 = 5;
 const BATCH_SIZE: usize = 10;
@@ -32,26 +36,42 @@ pub async fn run_keeper(services: Arc<Services>, mut shutdown: watch::Receiver<b
     }
 }
 
+/// Polls due jobs and runs up to `MAX_CONCURRENT_JOBS` of them at once, so a slow
+/// receiver, runner or token callback of one project delays only its own job.
 pub async fn run(services: Arc<Services>, queue: SqliteQueue, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_JOBS));
     loop {
         if *shutdown.borrow() {
-            return;
+            break;
         }
-        match queue.receive(BATCH_SIZE, VISIBILITY_TIMEOUT) {
-            Ok(jobs) if !jobs.is_empty() => {
-                for received in jobs {
-                    process(&services, &queue, received).await;
+        let free = permits.available_permits().min(BATCH_SIZE);
+        if free > 0 {
+            match queue.receive(free, VISIBILITY_TIMEOUT) {
+                Ok(jobs) if !jobs.is_empty() => {
+                    for received in jobs {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let services = services.clone();
+                        let queue = queue.clone();
+                        tokio::spawn(async move {
+                            process(&services, &queue, received).await;
+                            drop(permit);
+                        });
+                    }
+                    continue;
                 }
-                continue;
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "receiving jobs failed"),
             }
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "receiving jobs failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
             _ = shutdown.changed() => {}
         }
     }
+    // Let running jobs finish before the process exits.
+    let _ = permits.acquire_many(MAX_CONCURRENT_JOBS as u32).await;
 }
 
 async fn process(

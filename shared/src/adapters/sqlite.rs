@@ -329,6 +329,7 @@ pub struct ReceivedJob {
     pub job: Result<Job, String>,
 }
 
+#[derive(Clone)]
 pub struct SqliteQueue {
     db: SqliteDb,
 }

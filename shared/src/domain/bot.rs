@@ -262,6 +262,13 @@ impl Bot {
     /// Records the outcome of the attempt last claimed, at time `now`. Returns the state
     /// changes made (each needs one webhook) and whether to queue another attempt. A bot
     /// that is no longer joining is left unchanged.
+    /// Whether the authorized-user wait has a deadline that `now` is past. An attempt that
+    /// runs this late sends no ticket.
+    pub fn wait_expired(&self, now: DateTime<Utc>) -> bool {
+        self.authorized_user_wait_deadline
+            .is_some_and(|deadline| now >= deadline)
+    }
+
     pub fn apply_outcome(
         &mut self,
         outcome: AttemptOutcome,
@@ -297,7 +304,8 @@ impl Bot {
                     None,
                     now,
                 ));
-                let delay = wait_delay(self.not_in_meeting_outcomes, now, deadline);
+                let delay = wait_delay(self.not_in_meeting_outcomes, now, deadline)
+                    .or_else(|| deadline_check_delay(now, deadline));
                 if delay.is_none() {
                     changes.extend(self.fail(Some(SUB_TYPE_WAIT_TIMEOUT.into()), now));
                 }
@@ -315,7 +323,8 @@ impl Bot {
                     Some(delay) => match self.authorized_user_wait_deadline {
                         None => Some(delay),
                         Some(deadline) => {
-                            let clipped = clip_to_deadline(delay, now, deadline);
+                            let clipped = clip_to_deadline(delay, now, deadline)
+                                .or_else(|| deadline_check_delay(now, deadline));
                             if clipped.is_none() {
                                 changes.extend(self.fail(Some(SUB_TYPE_WAIT_TIMEOUT.into()), now));
                             }
@@ -328,7 +337,14 @@ impl Bot {
 
         match delay {
             Some(delay) => {
-                self.next_attempt_at = Some(now + chrono_duration(delay));
+                // Only the deadline check can be due after the deadline, because its delay
+                // is rounded up to whole seconds; it is due at the deadline itself.
+                let due = now + chrono_duration(delay);
+                let due = match self.authorized_user_wait_deadline {
+                    Some(deadline) if due > deadline => deadline,
+                    _ => due,
+                };
+                self.next_attempt_at = Some(due);
                 (changes, NextStep::Retry(delay))
             }
             None => {
@@ -370,12 +386,29 @@ pub fn transient_retry_delay(failure_number: u32) -> Option<Duration> {
 
 /// `delay` cut to the whole seconds left until `deadline`, or `None` when less than one
 /// second is left.
+/// Delay until the deadline itself, rounded up to whole seconds, or `None` once it has
+/// passed. When too little time is left for another ticket, one last job runs at the
+/// deadline; it finds the wait expired and fails the bot without a ticket, so the bot ends
+/// at its deadline rather than before it.
+fn deadline_check_delay(now: DateTime<Utc>, deadline: DateTime<Utc>) -> Option<Duration> {
+    let left_ms = (deadline - now).num_milliseconds();
+    if left_ms <= 0 {
+        return None;
+    }
+    Some(Duration::from_secs((left_ms as u64).div_ceil(1000)))
+}
+
+/// Seconds between the last scheduled attempt and the wait deadline.
+const DEADLINE_MARGIN_SECONDS: i64 = 1;
+
 fn clip_to_deadline(
     delay: Duration,
     now: DateTime<Utc>,
     deadline: DateTime<Utc>,
 ) -> Option<Duration> {
-    let left_seconds = (deadline - now).num_seconds();
+    // The attempt is due at least DEADLINE_MARGIN before the deadline, so that the usual
+    // lateness of a queue delivery does not carry it past the deadline.
+    let left_seconds = (deadline - now).num_seconds() - DEADLINE_MARGIN_SECONDS;
     if left_seconds < 1 {
         return None;
     }
@@ -445,8 +478,10 @@ mod tests {
 
     #[test]
     fn wait_delay_clipped_to_deadline() {
-        assert_eq!(wait_delay(5, at(0), at(7)), Some(secs(7)));
-        assert_eq!(wait_delay(1, at(0), at(1)), Some(secs(1)));
+        // Due one second before the deadline at the latest.
+        assert_eq!(wait_delay(5, at(0), at(7)), Some(secs(6)));
+        assert_eq!(wait_delay(1, at(0), at(2)), Some(secs(1)));
+        assert_eq!(wait_delay(1, at(0), at(1)), None);
     }
 
     #[test]
@@ -461,7 +496,7 @@ mod tests {
     #[test]
     fn wait_delay_rounds_fraction_down() {
         let deadline = at(10);
-        let now = at(8) - chrono::Duration::milliseconds(500);
+        let now = at(7) - chrono::Duration::milliseconds(500);
         assert_eq!(wait_delay(4, now, deadline), Some(secs(2)));
     }
 
@@ -544,6 +579,18 @@ mod tests {
                     NextStep::Retry(delay) => {
                         now += chrono_duration(delay) + chrono::Duration::milliseconds(250);
                         let due = bot.next_attempt_at.unwrap();
+                        if bot.wait_expired(now) {
+                            // The deadline check: the join worker fails the bot here
+                            // without a ticket.
+                            assert_eq!(due, deadline);
+                            bot.apply_outcome(
+                                AttemptOutcome::Failed {
+                                    sub_type: Some(SUB_TYPE_WAIT_TIMEOUT.into()),
+                                },
+                                now,
+                            );
+                            break;
+                        }
                         assert!(due <= deadline, "timeout {timeout}: {due} > {deadline}");
                         attempts += 1;
                     }
@@ -551,7 +598,9 @@ mod tests {
                 }
             }
             assert_eq!(bot.state, BotState::FatalError, "timeout {timeout}");
-            assert!(attempts >= 2, "timeout {timeout}: {attempts} attempts");
+            if timeout >= 3 {
+                assert!(attempts >= 2, "timeout {timeout}: {attempts} attempts");
+            }
         }
     }
 
@@ -610,8 +659,12 @@ mod tests {
         let transient = AttemptOutcome::Transient {
             sub_type: "bot_runner_unavailable".into(),
         };
+        let (_, next) = bot.apply_outcome(transient.clone(), at(8));
+        assert_eq!(next, NextStep::Retry(secs(1)));
+        // Too close for another ticket: one last job runs at the deadline.
         let (_, next) = bot.apply_outcome(transient.clone(), at(9));
         assert_eq!(next, NextStep::Retry(secs(1)));
+        assert_eq!(bot.next_attempt_at, Some(at(10)));
         let (changes, next) = bot.apply_outcome(transient, at(10));
         assert_eq!(next, NextStep::Stop);
         assert_eq!(

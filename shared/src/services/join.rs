@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::domain::bot::{AttemptOutcome, Bot, NextStep, StateChange};
+use crate::domain::bot::{AttemptOutcome, Bot, NextStep, SUB_TYPE_WAIT_TIMEOUT, StateChange};
 use crate::domain::metadata::Metadata;
 use crate::domain::time::format_timestamp;
 use crate::domain::webhook::Trigger;
@@ -81,6 +81,21 @@ pub async fn run_attempt(
     let Some(claimed) = claim(services, stored, attempt).await? else {
         return Ok(());
     };
+
+    if claimed.value.wait_expired(services.clock.now()) {
+        tracing::info!(
+            bot_id,
+            attempt,
+            "the wait deadline passed before this attempt ran; failing the bot without a ticket"
+        );
+        let mut claimed = claimed;
+        // No ticket goes out, so this attempt does not count as one.
+        claimed.value.join_attempts -= 1;
+        let timed_out = AttemptOutcome::Failed {
+            sub_type: Some(SUB_TYPE_WAIT_TIMEOUT.into()),
+        };
+        return record_outcome(services, claimed, attempt, timed_out).await;
+    }
 
     let bot = &claimed.value;
     let outcome = match mint::mint_tokens(services, bot, attempt).await {
