@@ -7,8 +7,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use crate::domain::outbound_url::check_outbound_url;
 use crate::ports::outbound::{OutboundError, OutboundHttp, OutboundRequest, OutboundResponse};
 
-/// Answers longer than this are cut; receivers' bodies are only logged or parsed as small
-/// JSON objects.
+/// Longest response body read, in bytes. Receivers' bodies are small JSON objects, and a
+/// longer one is rejected without being read whole, so a hostile receiver cannot exhaust
+/// the memory of a function.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 pub struct ReqwestOutbound {
@@ -60,12 +61,31 @@ impl OutboundHttp for ReqwestOutbound {
             }
         })?;
         let status = response.status().as_u16();
-        let mut body = response
-            .bytes()
-            .await
-            .map_err(|error| OutboundError::Failed(error.without_url().to_string()))?
-            .to_vec();
-        body.truncate(MAX_RESPONSE_BYTES);
+        let body = read_capped(response).await?;
         Ok(OutboundResponse { status, body })
     }
+}
+
+/// Reads the body chunk by chunk and stops with an error once it exceeds the cap.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, OutboundError> {
+    let too_long =
+        || OutboundError::Failed(format!("response body exceeds {MAX_RESPONSE_BYTES} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| OutboundError::Failed(error.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

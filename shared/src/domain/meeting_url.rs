@@ -173,7 +173,7 @@ pub enum MeetingUrlError {
     PersonalLink,
 
     #[error(
-        "Zoom Events links (events.zoom.us) carry no meeting number, and Zoom on-behalf-of tokens need the number. Paste the meeting's https://zoom.us/j/<number> link instead."
+        "Zoom Events links carry no meeting number, and Zoom on-behalf-of tokens need the number. Paste the meeting's https://zoom.us/j/<number> link instead."
     )]
     EventsLink,
 
@@ -214,6 +214,12 @@ pub fn parse_meeting_url(input: &str) -> Result<MeetingUrl, MeetingUrlError> {
     }
     if is_events_host(&host) {
         return Err(MeetingUrlError::EventsLink);
+    }
+    // Zoom's links never name a port, so one means the link was not made by Zoom.
+    if let Some(port) = url.port() {
+        return Err(MeetingUrlError::NotZoomHost {
+            host: format!("{host}:{port}"),
+        });
     }
 
     let (number_segment, kind) = meeting_number_segment(&url)?;
@@ -568,6 +574,7 @@ mod tests {
                 "https://events.zoom.us/j/85012345678",
                 MeetingUrlError::EventsLink,
             ),
+            ("https://zoom.us:444/j/85012345678", not_zoom("zoom.us:444")),
             ("https://zoom.us", missing("/")),
             ("https://zoom.us/j/", missing("/j/")),
             ("https://zoom.us/wc/join", missing("/wc/join")),
@@ -619,7 +626,7 @@ mod tests {
             ),
             (
                 parse_meeting_url("https://events.zoom.us/ev/x"),
-                "Zoom Events links (events.zoom.us) carry no meeting number, and Zoom on-behalf-of tokens need the number. Paste the meeting's https://zoom.us/j/<number> link instead.",
+                "Zoom Events links carry no meeting number, and Zoom on-behalf-of tokens need the number. Paste the meeting's https://zoom.us/j/<number> link instead.",
             ),
             (
                 parse_meeting_url("https://zoom.us/j/"),

@@ -116,15 +116,14 @@ pub fn check_outbound_url_syntax(
 /// Checks an outbound URL like [`check_outbound_url_syntax`], then resolves its host name and
 /// rejects it if any resolved address is disallowed (see [`is_disallowed_ip`]).
 ///
-/// Resolution runs only when `allow_private` is false, and fails after 3 s.
+/// Resolution fails after 3 s. With `allow_private`, names may resolve to loopback and
+/// private addresses, but never to link-local ones such as a cloud metadata service.
 ///
 /// NOTE: the HTTP client resolves the name again when it sends the request, so a DNS server
 /// that changes its answer in between (DNS rebinding) is not stopped by this check.
 pub async fn check_outbound_url(input: &str, allow_private: bool) -> Result<Url, OutboundUrlError> {
     let url = check_outbound_url_syntax(input, allow_private)?;
-    if !allow_private {
-        check_resolved_addresses(&url).await?;
-    }
+    check_resolved_addresses(&url, allow_private).await?;
     Ok(url)
 }
 
@@ -150,7 +149,7 @@ fn reject_disallowed_ip(ip: IpAddr, allow_private: bool) -> Result<(), OutboundU
 
 /// Resolves a domain host and rejects the URL if any address is disallowed. IP-address hosts
 /// were already checked by the syntax check and are skipped.
-async fn check_resolved_addresses(url: &Url) -> Result<(), OutboundUrlError> {
+async fn check_resolved_addresses(url: &Url, allow_private: bool) -> Result<(), OutboundUrlError> {
     let Some(Host::Domain(domain)) = url.host() else {
         return Ok(());
     };
@@ -174,7 +173,9 @@ async fn check_resolved_addresses(url: &Url) -> Result<(), OutboundUrlError> {
     for address in addresses {
         resolved_any = true;
         let ip = address.ip();
-        if let Some(kind) = disallowed_kind(ip) {
+        if let Some(kind) = disallowed_kind(ip)
+            && !(allow_private && LOCAL_KINDS.contains(&kind))
+        {
             return Err(OutboundUrlError::DisallowedResolvedIp {
                 host: host(),
                 ip,
@@ -596,7 +597,7 @@ mod tests {
     async fn resolved_localhost_rejected() {
         let url = Url::parse("https://localhost:8443/hook").unwrap();
 
-        let result = check_resolved_addresses(&url).await;
+        let result = check_resolved_addresses(&url, false).await;
 
         let Err(OutboundUrlError::DisallowedResolvedIp { host, ip, kind }) = result else {
             panic!("expected a rejected loopback address, got {result:?}");
@@ -610,7 +611,7 @@ mod tests {
     async fn resolved_ip_host_skipped() {
         let url = Url::parse("https://10.0.0.5/hook").unwrap();
 
-        let result = check_resolved_addresses(&url).await;
+        let result = check_resolved_addresses(&url, false).await;
 
         assert_eq!(result, Ok(()));
     }
@@ -652,5 +653,18 @@ mod tests {
         let result = check_outbound_url("http://localhost:8080/hook", true).await;
 
         assert_eq!(result.unwrap().as_str(), "http://localhost:8080/hook");
+    }
+
+    #[tokio::test]
+    async fn allow_private_resolves_names_to_local_addresses() {
+        let url = check_outbound_url("http://localhost:9/hook", true)
+            .await
+            .unwrap();
+        assert_eq!(url.host_str(), Some("localhost"));
+        assert!(
+            check_outbound_url("http://localhost:9/hook", false)
+                .await
+                .is_err()
+        );
     }
 }

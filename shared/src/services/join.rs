@@ -58,6 +58,9 @@ pub const INTERRUPTED_AFTER: Duration = Duration::from_secs(120);
 const WRITE_TRIES: usize = 3;
 /// Pause before retrying a store write or queue send that failed with an outage.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Maximum length of a runner's `sub_type`, in characters. It is stored in the bot's
+/// events and sent in webhooks, so a runner cannot grow either without bound.
+const MAX_SUB_TYPE_CHARS: usize = 100;
 /// Maximum length of a runner `message` copied into the log, in characters.
 const MAX_LOGGED_MESSAGE_CHARS: usize = 200;
 
@@ -302,7 +305,15 @@ fn runner_outcome(status: u16, body: &[u8]) -> (AttemptOutcome, Option<String>) 
         "joined" => AttemptOutcome::Joined,
         "authorized_user_not_in_meeting" => AttemptOutcome::AuthorizedUserNotInMeeting,
         "failed" => AttemptOutcome::Failed {
-            sub_type: parsed.sub_type.filter(|s| !s.trim().is_empty()),
+            sub_type: parsed
+                .sub_type
+                .map(|text| {
+                    text.trim()
+                        .chars()
+                        .take(MAX_SUB_TYPE_CHARS)
+                        .collect::<String>()
+                })
+                .filter(|text| !text.is_empty()),
         },
         _ => failed(SUB_TYPE_RUNNER_INVALID_RESPONSE),
     };

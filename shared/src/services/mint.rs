@@ -413,7 +413,20 @@ async fn tokens_from_url(
             ),
         ));
     };
-    Ok(tokens_from_response(&fields, attempt))
+    let tokens = tokens_from_response(&fields, attempt);
+    // A bot cannot join an outside meeting with no token at all, so an answer without one
+    // ends the bot with a clear reason instead of a doomed join.
+    if tokens.onbehalf_token.is_none()
+        && tokens.zak_token.is_none()
+        && tokens.join_token.is_none()
+        && tokens.app_privilege_token.is_none()
+    {
+        return Err(MintError::fatal(
+            SUB_TYPE_TOKENS_URL_FAILED,
+            "zoom_tokens_url responded without any token: set at least one of onbehalf_token, zak_token, join_token or app_privilege_token to a non-blank string",
+        ));
+    }
+    Ok(tokens)
 }
 
 /// Returns whether an HTTP status is worth retrying: 408, 429 and 5xx.

@@ -830,3 +830,41 @@ async fn late_attempt_sends_no_ticket() {
     let last = stored.events.last().unwrap();
     assert_eq!(last.sub_type.as_deref(), Some(SUB_TYPE_WAIT_TIMEOUT));
 }
+
+#[tokio::test]
+async fn long_runner_sub_type_is_cut() {
+    let long = "S".repeat(30_000);
+    let mut h = harness(vec![Reply::Status(
+        200,
+        json!({"outcome": "failed", "sub_type": long}),
+    )])
+    .await;
+    let bot = h.launch(600).await;
+    h.run_queued().await;
+    let stored = h.bot(&bot.id).await;
+    let sub_type = stored.events.last().unwrap().sub_type.clone().unwrap();
+    assert_eq!(sub_type.len(), MAX_SUB_TYPE_CHARS);
+}
+
+#[tokio::test]
+async fn tokens_url_without_tokens_fails_bot() {
+    let mut h = harness(vec![Reply::Status(
+        200,
+        json!({"onbehalf_token": " , ", "zak_token": 5}),
+    )])
+    .await;
+    let mut new = new_bot(600);
+    new.zoom_tokens_url = Some("http://127.0.0.1:9/tokens".into());
+    let bot = launch(&h.services, &h.project_id, new).await.unwrap();
+    h.run_queued().await;
+
+    let requests = h.runner.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "only the token callback was called");
+    assert_eq!(requests[0].0.url, "http://127.0.0.1:9/tokens");
+    let stored = h.bot(&bot.id).await;
+    assert_eq!(stored.state, BotState::FatalError);
+    assert_eq!(
+        stored.events.last().unwrap().sub_type.as_deref(),
+        Some(crate::services::mint::SUB_TYPE_TOKENS_URL_FAILED)
+    );
+}
