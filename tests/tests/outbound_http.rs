@@ -23,6 +23,7 @@ fn request(url: String) -> OutboundRequest {
         body: b"{}".to_vec(),
         headers: vec![("X-Webhook-Signature".into(), "sig".into())],
         timeout: Duration::from_secs(5),
+        customer_url: true,
     }
 }
 
@@ -93,4 +94,18 @@ where
         }
     }
     IterStream(items)
+}
+
+#[tokio::test]
+async fn operator_targets_may_be_private() {
+    let base = serve(Router::new().route("/runner", post(|| async { "{}" }))).await;
+    let client = ReqwestOutbound::new(false).unwrap();
+
+    let mut runner = request(format!("{base}/runner"));
+    runner.customer_url = false;
+    assert_eq!(client.post(runner).await.unwrap().status, 200);
+
+    let customer = request(format!("{base}/runner"));
+    let error = client.post(customer).await.unwrap_err();
+    assert!(matches!(error, OutboundError::UrlRejected(_)), "{error}");
 }

@@ -36,9 +36,11 @@ impl OutboundHttp for ReqwestOutbound {
     async fn post(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         // The URL was checked when it was stored; checking again here catches a DNS answer
         // that changed since then.
-        check_outbound_url(&request.url, self.allow_private)
-            .await
-            .map_err(|error| OutboundError::UrlRejected(error.to_string()))?;
+        if request.customer_url {
+            check_outbound_url(&request.url, self.allow_private)
+                .await
+                .map_err(|error| OutboundError::UrlRejected(error.to_string()))?;
+        }
 
         let mut builder = self
             .client

@@ -13,6 +13,10 @@ pub struct OutboundRequest {
     /// always sent.
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
+    /// Whether a customer chose the URL (webhook targets, token callbacks), so the outbound
+    /// URL rule applies: https and no private, loopback or link-local address. The bot
+    /// runner's URL comes from the operator's configuration and may be a private address.
+    pub customer_url: bool,
 }
 
 #[derive(Clone, Debug)]

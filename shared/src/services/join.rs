@@ -227,6 +227,7 @@ async fn send_ticket(
         body,
         headers: vec![(SIGNATURE_HEADER.into(), signature)],
         timeout: RUNNER_TIMEOUT,
+        customer_url: false,
     };
     tracing::info!(bot_id = %bot.id, attempt, "sending the join ticket");
     let response = match services.outbound.post(request).await {

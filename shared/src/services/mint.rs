@@ -378,6 +378,7 @@ async fn tokens_from_url(
         body,
         headers: vec![("X-Webhook-Signature".into(), signature)],
         timeout: TOKENS_URL_TIMEOUT,
+        customer_url: true,
     };
 
     let response = services

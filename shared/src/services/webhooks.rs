@@ -295,6 +295,7 @@ async fn send(
         body,
         headers: vec![("X-Webhook-Signature".into(), signature)],
         timeout: DELIVERY_TIMEOUT,
+        customer_url: true,
     };
     services
         .outbound
