@@ -6,7 +6,8 @@ fn filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// One JSON object per line, as CloudWatch Logs Insights parses them. Safe to call twice.
+/// Installs a subscriber that writes one JSON object per line, as CloudWatch Logs Insights
+/// parses them. Safe to call twice.
 pub fn init_json() {
     let _ = tracing_subscriber::fmt()
         .json()

@@ -1,4 +1,4 @@
-//! A storage outage while handling a Zoom event answers 503, so Zoom retries, and the
+//! A storage outage while handling a Zoom event returns 503, so Zoom retries, and the
 //! retry is handled in full once storage is back.
 
 use std::sync::Arc;

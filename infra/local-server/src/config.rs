@@ -16,7 +16,7 @@ pub struct LocalConfig {
     pub settings: Settings,
 }
 
-/// The default public origin for a listening address.
+/// Returns the default public origin for a listening address.
 pub fn local_origin(address: std::net::SocketAddr) -> String {
     match address.ip() {
         IpAddr::V6(ip) => format!("http://[{ip}]:{}", address.port()),

@@ -94,7 +94,8 @@ async fn walkthrough_from_code_to_deleted_connection() {
     let (status, connection) = api.post("/api/v1/zoom_oauth_connections", &request).await;
     assert_eq!(status, 201, "{connection}");
     let connection_id = connection["id"].as_str().unwrap().to_owned();
-    assert!(connection_id.starts_with("zoc_") && connection_id.len() == 20);
+    assert!(connection_id.starts_with("zoc_"), "{connection_id}");
+    assert_eq!(connection_id.len(), 20, "{connection_id}");
     assert_eq!(connection["user_id"], HOST_ID);
     assert_eq!(connection["account_id"], ACCOUNT_ID);
     assert_eq!(connection["state"], "connected");

@@ -7,7 +7,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use crate::domain::outbound_url::check_outbound_url;
 use crate::ports::outbound::{OutboundError, OutboundHttp, OutboundRequest, OutboundResponse};
 
-/// Longest response body read, in bytes. Receivers' bodies are small JSON objects, and a
+/// Maximum response body read, in bytes. Receivers' bodies are small JSON objects, and a
 /// longer one is rejected without being read whole, so a hostile receiver cannot exhaust
 /// the memory of a function.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;

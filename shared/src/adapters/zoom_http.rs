@@ -14,7 +14,7 @@ use crate::ports::zoom::{
 };
 use crate::secret::SecretString;
 
-/// Zoom answers within a second normally; 10 s leaves room for slow days and stays under
+/// Zoom normally responds within a second. 10 s leaves room for slow days and stays under
 /// the 30 s refresh lease.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -338,7 +338,7 @@ impl Bot {
         match delay {
             Some(delay) => {
                 // Only the deadline check can be due after the deadline, because its delay
-                // is rounded up to whole seconds; it is due at the deadline itself.
+                // is rounded up to whole seconds. Its due time is the deadline itself.
                 let due = now + chrono_duration(delay);
                 let due = match self.authorized_user_wait_deadline {
                     Some(deadline) if due > deadline => deadline,
@@ -386,10 +386,10 @@ pub fn transient_retry_delay(failure_number: u32) -> Option<Duration> {
 
 /// `delay` cut to the whole seconds left until `deadline`, or `None` when less than one
 /// second is left.
-/// Delay until the deadline itself, rounded up to whole seconds, or `None` once it has
-/// passed. When too little time is left for another ticket, one last job runs at the
-/// deadline; it finds the wait expired and fails the bot without a ticket, so the bot ends
-/// at its deadline rather than before it.
+/// Returns the delay until the deadline, rounded up to whole seconds, or `None` once it
+/// has passed. When too little time is left for another ticket, one last job runs at the
+/// deadline. That job finds the wait expired and fails the bot without a ticket, so the
+/// bot ends at its deadline rather than before it.
 fn deadline_check_delay(now: DateTime<Utc>, deadline: DateTime<Utc>) -> Option<Duration> {
     let left_ms = (deadline - now).num_milliseconds();
     if left_ms <= 0 {

@@ -67,7 +67,8 @@ impl Item {
         self
     }
 
-    /// The position of this item in a query on `index`, usable as `Query::start_after`.
+    /// Returns the position of this item in a query on `index`, usable as
+    /// `Query::start_after`.
     pub fn position(&self, index: Index) -> Position {
         let mut position = BTreeMap::new();
         position.insert("pk".to_owned(), self.key.pk.clone());
@@ -97,7 +98,7 @@ pub enum Index {
     Gsi2,
 }
 
-/// What must be true of the stored item for a write to happen.
+/// Requirement on the stored item for a write to happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Condition {
     None,
