@@ -114,7 +114,7 @@ impl ZoomHttp {
         let bytes = response.bytes().await.map_err(network_error)?;
         if status == 200 {
             return serde_json::from_slice(&bytes)
-                .map_err(|e| ZoomError::Unexpected(format!("token response: {e}")));
+                .map_err(|e| ZoomError::Unexpected(format!("token response: {}", describe(&e))));
         }
         Err(oauth_error(status, &bytes, retry_after))
     }
@@ -195,7 +195,8 @@ impl ZoomHttp {
 }
 
 fn network_error(error: reqwest::Error) -> ZoomError {
-    // reqwest's error text names the URL but never headers or bodies, so no token leaks.
+    // `without_url` drops the URL, and reqwest's error text never contains headers or
+    // bodies, so no token leaks.
     let message = if error.is_timeout() {
         "request timed out".to_owned()
     } else {
@@ -208,7 +209,7 @@ fn network_error(error: reqwest::Error) -> ZoomError {
     }
 }
 
-/// `Retry-After` as seconds; Zoom may also send an HTTP date, which is read as "soon".
+/// Reads `Retry-After` as seconds, or as an HTTP or ISO date-time, both of which Zoom sends.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
     match value.trim().parse::<u64>() {
@@ -266,8 +267,20 @@ fn grant(body: TokenBody) -> Result<TokenGrant, ZoomError> {
     })
 }
 
+/// Describes a JSON error by its kind and position only. serde_json's own message may
+/// quote part of the body, and Zoom's bodies here contain tokens.
+fn describe(error: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        error.classify(),
+        error.line(),
+        error.column()
+    )
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, ZoomError> {
-    serde_json::from_slice(bytes).map_err(|e| ZoomError::Unexpected(format!("{what}: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ZoomError::Unexpected(format!("{what}: {}", describe(&e))))
 }
 
 #[async_trait]
