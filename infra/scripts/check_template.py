@@ -4,6 +4,7 @@
 - Every function names a distinct cargo-lambda binary that exists under functions/.
 - Every SQS event source reports partial batch failures, so one bad message does not
   make Lambda retry its whole batch.
+- Every public route reaches its function through an HttpApi event.
 """
 
 import pathlib
@@ -25,6 +26,32 @@ def _intrinsic(loader, suffix, node):
 
 
 Loader.add_multi_constructor("!", _intrinsic)
+
+
+# (method, path, binary) of every public route, as the router in shared/src/http/router.rs
+# assigns them.
+ROUTES = [
+    ("POST", "/api/v1/zoom_oauth_connections", "oauth-callback"),
+    ("POST", "/api/v1/zoom_oauth_connect_sessions", "oauth-callback"),
+    ("GET", "/oauth/zoom/callback", "oauth-callback"),
+    ("GET", "/api/v1/zoom_oauth_connections", "list-connections"),
+    ("GET", "/api/v1/zoom_oauth_connections/{id}", "list-connections"),
+    ("DELETE", "/api/v1/zoom_oauth_connections/{id}", "list-connections"),
+    ("GET", "/api/v1/zoom_oauth_connections/{id}/meetings", "list-connections"),
+    ("POST", "/external_webhooks/zoom/oauth_apps/{id}", "zoom-webhook"),
+    ("POST", "/api/v1/zoom_oauth_apps", "manage-apps"),
+    ("GET", "/api/v1/zoom_oauth_apps", "manage-apps"),
+    ("GET", "/api/v1/zoom_oauth_apps/{id}", "manage-apps"),
+    ("PATCH", "/api/v1/zoom_oauth_apps/{id}", "manage-apps"),
+    ("DELETE", "/api/v1/zoom_oauth_apps/{id}", "manage-apps"),
+    ("POST", "/api/v1/webhooks", "manage-apps"),
+    ("GET", "/api/v1/webhooks", "manage-apps"),
+    ("GET", "/api/v1/webhooks/{id}", "manage-apps"),
+    ("DELETE", "/api/v1/webhooks/{id}", "manage-apps"),
+    ("POST", "/api/v1/bots", "launch-bot"),
+    ("GET", "/api/v1/bots", "launch-bot"),
+    ("GET", "/api/v1/bots/{id}", "launch-bot"),
+]
 
 
 def main(path):
@@ -62,6 +89,16 @@ def main(path):
                         f"{name}.{event_name}: FunctionResponseTypes is {types!r}, "
                         "expected ['ReportBatchItemFailures']"
                     )
+    served = set()
+    for name, resource in functions.items():
+        binary = resource.get("Metadata", {}).get("Binary")
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                props = event["Properties"]
+                served.add((props["Method"].upper(), props["Path"], binary))
+    for method, route, binary in ROUTES:
+        if (method, route, binary) not in served and ("ANY", route, binary) not in served:
+            problems.append(f"{method} {route} has no HttpApi event on {binary}")
     crates = {p.name for p in pathlib.Path("functions").iterdir() if (p / "Cargo.toml").exists()}
     for missing in sorted(crates - binaries):
         problems.append(f"functions/{missing} has no function in the template")
