@@ -56,6 +56,10 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
     pub last_successful_sync_at: Option<DateTime<Utc>>,
     pub last_attempted_sync_at: Option<DateTime<Utc>>,
+    /// When the user last authorized the app, so that a late `app_deauthorized` event from
+    /// before that time is ignored.
+    #[serde(default)]
+    pub authorized_at: Option<DateTime<Utc>>,
 }
 
 impl Connection {

@@ -7,6 +7,9 @@ use crate::domain::metadata::{Metadata, parse_metadata};
 use crate::secret::SecretString;
 use crate::services::{FieldErrors, ServiceError};
 
+/// Longest secret accepted in a request body, in bytes.
+pub const MAX_SECRET_BYTES: usize = 1024;
+
 /// A parsed JSON object whose fields are taken one by one; errors collect until `finish`.
 pub struct JsonBody {
     fields: Map<String, Value>,
@@ -96,11 +99,25 @@ impl JsonBody {
     }
 
     pub fn required_secret(&mut self, field: &str) -> Option<SecretString> {
-        self.required_string(field).map(SecretString::new)
+        let value = self.required_string(field);
+        self.limit_secret(field, value)
     }
 
     pub fn optional_secret(&mut self, field: &str) -> Option<SecretString> {
-        self.optional_string(field).map(SecretString::new)
+        let value = self.optional_string(field);
+        self.limit_secret(field, value)
+    }
+
+    /// Rejects secrets longer than `MAX_SECRET_BYTES`. Zoom's secrets are a few dozen
+    /// characters, and KMS encrypts at most 4096 bytes.
+    fn limit_secret(&mut self, field: &str, value: Option<String>) -> Option<SecretString> {
+        let value = value?;
+        if value.len() > MAX_SECRET_BYTES {
+            self.errors
+                .add(field, format!("Must be at most {MAX_SECRET_BYTES} bytes."));
+            return None;
+        }
+        Some(SecretString::new(value))
     }
 
     pub fn bool_or(&mut self, field: &str, default: bool) -> bool {

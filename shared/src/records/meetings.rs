@@ -6,7 +6,7 @@ use crate::records::{Direction, RecordPage, decode, encode, keys, list_page, loa
 
 /// Creates or reassigns the mapping of a meeting number.
 pub async fn put(store: &dyn Store, mapping: &MeetingMapping) -> Result<(), StoreError> {
-    let item = Item::new(
+    let mut item = Item::new(
         keys::meeting_mapping(&mapping.project_id, &mapping.meeting_id),
         encode(mapping)?,
     )
@@ -15,6 +15,9 @@ pub async fn put(store: &dyn Store, mapping: &MeetingMapping) -> Result<(), Stor
         mapping.updated_at,
         &mapping.meeting_id,
     ));
+    // Each write gets a new version, so a delete conditioned on the version read does not
+    // remove a mapping that was reassigned in between.
+    item.version = mapping.updated_at.timestamp_micros().max(1) as u64;
     store.put(item, Condition::None).await
 }
 
@@ -62,24 +65,41 @@ pub async fn list(
 }
 
 /// Deletes every mapping that still points at the connection.
+///
+/// The index entries are only leads: each mapping is read again from the table, which is
+/// strongly consistent, and deleted only if it still names this connection at the version
+/// read. A mapping reassigned to another connection meanwhile is left alone.
 pub async fn delete_all_of_connection(
     store: &dyn Store,
     connection_id: &str,
 ) -> Result<usize, StoreError> {
     let mut deleted = 0;
+    let mut position = None;
     loop {
         let mut query = Query::new(Index::Gsi1, keys::connection_meetings(connection_id));
         query.limit = 25;
+        query.start_after = position;
         let page = store.query(query).await?;
-        if page.items.is_empty() {
-            return Ok(deleted);
-        }
-        for item in &page.items {
-            let mapping: MeetingMapping = decode(item)?;
-            store.delete(&item.key, Condition::None).await?;
-            if mapping.connection_id == connection_id {
-                deleted += 1;
+        for entry in &page.items {
+            let Some(item) = store.get(&entry.key).await? else {
+                continue;
+            };
+            let mapping: MeetingMapping = decode(&item)?;
+            if mapping.connection_id != connection_id {
+                continue;
             }
+            match store
+                .delete(&item.key, Condition::Version(item.version))
+                .await
+            {
+                Ok(true) => deleted += 1,
+                Ok(false) | Err(StoreError::ConditionFailed) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        match page.next {
+            Some(next) => position = Some(next),
+            None => return Ok(deleted),
         }
     }
 }

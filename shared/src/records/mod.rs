@@ -143,6 +143,10 @@ fn position_fits(position: &Position, index: Index, pk: &str) -> bool {
     };
     let fields = &position.0;
     let allowed = ["pk", "sk", index_pk, index_sk];
+    // DynamoDB rejects key values over 1024 bytes (sort keys) with a validation error.
+    if fields.values().any(|value| value.len() > 1024) {
+        return false;
+    }
     fields.get(index_pk).map(String::as_str) == Some(pk)
         && ["pk", "sk", index_sk]
             .iter()

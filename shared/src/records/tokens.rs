@@ -78,6 +78,21 @@ pub async fn replace(
     put_next_version(store, item(connection_id, tokens)?, expected).await
 }
 
+/// Takes a kept token set out of the keeper's index, for a connection that is
+/// disconnected but keeps its tokens. Refreshing it is pointless until the connection is
+/// revived, and it would stay at the head of the stalest-first index for good, hiding the
+/// connections that do need a refresh. The next stored refresh puts it back.
+pub async fn park(store: &dyn Store, connection_id: &str) -> Result<(), StoreError> {
+    let Some(stored) = get(store, connection_id).await? else {
+        return Ok(());
+    };
+    let mut parked = item(connection_id, &stored.value)?;
+    parked.gsi1 = None;
+    put_next_version(store, parked, stored.version)
+        .await
+        .map(|_| ())
+}
+
 pub async fn delete(store: &dyn Store, connection_id: &str) -> Result<bool, StoreError> {
     store
         .delete(&keys::connection_tokens(connection_id), Condition::None)

@@ -9,26 +9,26 @@ use crate::records::keys;
 /// kept for a day covers every retry.
 pub const MARKER_LIFETIME_SECONDS: i64 = 24 * 3600;
 
-/// Records the event; returns false when it was already recorded.
+/// Whether the event was already handled.
+pub async fn is_handled(
+    store: &dyn Store,
+    app_id: &str,
+    fingerprint: &str,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .get(&keys::zoom_event(app_id, fingerprint))
+        .await?
+        .is_some())
+}
+
+/// Records the event as handled.
 pub async fn mark_handled(
     store: &dyn Store,
     app_id: &str,
     fingerprint: &str,
     now_seconds: i64,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let item = Item::new(keys::zoom_event(app_id, fingerprint), json!({}))
         .expiring_at(now_seconds + MARKER_LIFETIME_SECONDS);
-    match store.put(item, Condition::NotExists).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(error) => Err(error),
-    }
-}
-
-/// Forgets a marker, so that an event whose handling failed can be handled on retry.
-pub async fn unmark(store: &dyn Store, app_id: &str, fingerprint: &str) -> Result<(), StoreError> {
-    store
-        .delete(&keys::zoom_event(app_id, fingerprint), Condition::None)
-        .await
-        .map(|_| ())
+    store.put(item, Condition::None).await
 }

@@ -233,6 +233,7 @@ async fn upsert(
             connection.is_onbehalf_token_supported = request.is_onbehalf_token_supported;
             connection.connection_failure_data = None;
             connection.updated_at = now;
+            connection.authorized_at = Some(now);
             let token_set = tokens::seal_grant(services, &connection, grant, now).await?;
             match connections::replace_with_tokens(
                 services.store.as_ref(),
@@ -268,6 +269,7 @@ async fn upsert(
             updated_at: now,
             last_successful_sync_at: None,
             last_attempted_sync_at: None,
+            authorized_at: Some(now),
         };
         let token_set: TokenSet = tokens::seal_grant(services, &connection, grant, now).await?;
         match connections::insert(services.store.as_ref(), &connection, &token_set).await {

@@ -30,6 +30,10 @@ use crate::services::mint::{self, JoinTokens, is_retryable_status};
 use crate::services::{ServiceError, Services, webhooks};
 use crate::signing::{canonical_json, sign_body};
 
+/// Maximum time for minting the tokens of one attempt, retries included. With the runner's
+/// 30 s it keeps an attempt within the join worker's 75 s function timeout, so a slow Zoom
+/// gives a retry rather than an attempt cut off mid-way.
+pub const MINT_BUDGET: Duration = Duration::from_secs(30);
 /// Maximum time the bot runner has to respond to a join ticket.
 pub const RUNNER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header of the ticket signature: base64 of HMAC-SHA256 over the body, keyed with the
@@ -101,9 +105,21 @@ pub async fn run_attempt(
     }
 
     let bot = &claimed.value;
-    let outcome = match mint::mint_tokens(services, bot, attempt).await {
-        Ok(tokens) => send_ticket(services, bot, attempt, &tokens).await,
-        Err(error) => {
+    let minted = tokio::time::timeout(MINT_BUDGET, mint::mint_tokens(services, bot, attempt)).await;
+    let outcome = match minted {
+        Err(_elapsed) => {
+            tracing::warn!(
+                bot_id,
+                attempt,
+                budget_seconds = MINT_BUDGET.as_secs(),
+                "minting the join tokens took too long; retrying later"
+            );
+            AttemptOutcome::Transient {
+                sub_type: mint::SUB_TYPE_ZOOM_UNAVAILABLE.into(),
+            }
+        }
+        Ok(Ok(tokens)) => send_ticket(services, bot, attempt, &tokens).await,
+        Ok(Err(error)) => {
             tracing::warn!(bot_id, attempt, sub_type = error.sub_type, transient = error.transient, %error, "minting the join tokens failed");
             if error.transient {
                 AttemptOutcome::Transient {
@@ -149,7 +165,7 @@ async fn handle_unfinished(
     let interrupted = AttemptOutcome::Failed {
         sub_type: Some(SUB_TYPE_ATTEMPT_INTERRUPTED.into()),
     };
-    write_outcome(services, stored, attempt, interrupted).await?;
+    write_outcome(services, stored, attempt, interrupted, false).await?;
     Ok(())
 }
 
@@ -329,7 +345,8 @@ async fn record_outcome(
     attempt: u32,
     outcome: AttemptOutcome,
 ) -> Result<(), ServiceError> {
-    let Some((stored, next)) = write_outcome(services, claimed, attempt, outcome).await? else {
+    let Some((stored, next)) = write_outcome(services, claimed, attempt, outcome, false).await?
+    else {
         return Ok(());
     };
     let NextStep::Retry(delay) = next else {
@@ -367,23 +384,36 @@ async fn record_outcome(
     let failed = AttemptOutcome::Failed {
         sub_type: Some(SUB_TYPE_QUEUE_FAILED.into()),
     };
-    write_outcome(services, stored, attempt, failed).await?;
+    // This replaces the outcome just stored, whose next attempt could not be queued.
+    write_outcome(services, stored, attempt, failed, true).await?;
     Ok(())
 }
 
 /// Applies `outcome` to the bot and stores it with a conditional write, re-reading and
 /// re-applying after a conflict. Sends the state-change webhooks of the write that
-/// succeeded. Returns `None` when a later attempt was claimed meanwhile.
+/// succeeded. Returns `None` when a later attempt was claimed meanwhile, or when the
+/// attempt's outcome is already stored and `replaces_recorded` is false.
 async fn write_outcome(
     services: &Services,
     mut current: Versioned<Bot>,
     attempt: u32,
     outcome: AttemptOutcome,
+    replaces_recorded: bool,
 ) -> Result<Option<(Versioned<Bot>, NextStep)>, ServiceError> {
     let store = services.store.as_ref();
     let bot_id = current.value.id.clone();
     let mut last_error = None;
     for try_number in 1..=WRITE_TRIES {
+        // A write that timed out may still have been applied; then the outcome is stored
+        // and applying it again would repeat its events and webhooks.
+        if !replaces_recorded && current.value.last_recorded_attempt >= attempt {
+            tracing::info!(
+                bot_id,
+                attempt,
+                "the outcome of this attempt is already stored"
+            );
+            return Ok(None);
+        }
         if current.value.last_handled_attempt != attempt {
             tracing::warn!(
                 bot_id,

@@ -19,9 +19,14 @@ use crate::services::{ServiceError, Services, apps as app_service, webhooks};
 /// A cached access token is used until this long before it expires, so that a token handed
 /// to a bot stays valid for the calls the bot makes right after.
 const ACCESS_TOKEN_MARGIN_SECONDS: i64 = 300;
-/// How long a refresh lease lasts. It outlives the Zoom client's 10 s request timeout, so a
-/// lease cannot lapse while its refresh is still in flight.
-const LEASE_SECONDS: i64 = 30;
+/// How long a refresh lease lasts. It covers the Zoom client's 10 s request timeout plus
+/// the KMS and storage calls around it (8 s each at most), so a lease cannot lapse while
+/// its refresh is still in flight.
+const LEASE_SECONDS: i64 = 60;
+/// Tries, and the first pause between them (doubled each time), of storing a rotated token
+/// set after a storage outage.
+const STORE_ROTATED_TRIES: u32 = 5;
+const STORE_ROTATED_PAUSE: Duration = Duration::from_millis(200);
 /// Pause between re-reads while another caller holds the lease.
 const LEASE_POLL: Duration = Duration::from_millis(200);
 /// Re-reads before giving up on a lease held by another caller (about 12 s).
@@ -146,7 +151,10 @@ async fn obtain(
                 Err(StoreError::ConditionFailed) => continue,
                 Err(error) => return Err(ServiceError::from(error).into()),
             };
-        return refresh_under_lease(services, connection, tokens, leased_version).await;
+        match refresh_under_lease(services, connection, tokens, leased_version).await? {
+            Some(token) => return Ok(token),
+            None => continue,
+        }
     }
     Err(ServiceError::Unavailable(format!(
         "timed out waiting for another refresh of connection {}",
@@ -183,12 +191,14 @@ async fn usable_cached_token(
     Ok(Some(token))
 }
 
+/// Refreshes under the lease taken at `leased_version`. Returns `None` when a new
+/// authorization replaced the token set meanwhile, so the caller starts over with it.
 async fn refresh_under_lease(
     services: &Services,
     connection: &Connection,
     tokens: TokenSet,
     leased_version: u64,
-) -> Result<SecretString, TokenError> {
+) -> Result<Option<SecretString>, TokenError> {
     let store = services.store.as_ref();
     let app = apps::get_any(store, &connection.zoom_oauth_app_id)
         .await
@@ -204,39 +214,24 @@ async fn refresh_under_lease(
 
     match services.zoom.refresh(&credentials, &refresh_token).await {
         Ok(grant) => {
-            let now = services.clock.now();
-            let fresh = seal_grant(services, connection, &grant, now).await?;
-            // Zoom has already invalidated the old refresh token, so the new one is stored
-            // whatever happened to the lease: losing it would disconnect the user.
-            let mut item_version = leased_version;
-            for _ in 0..3 {
-                match token_records::replace(store, &connection.id, &fresh, item_version).await {
-                    Ok(_) => break,
-                    Err(StoreError::ConditionFailed) => {
-                        tracing::warn!(connection_id = %connection.id, "token set changed during a refresh; storing the rotated token anyway");
-                        match token_records::get(store, &connection.id)
-                            .await
-                            .map_err(ServiceError::from)?
-                        {
-                            Some(current) => item_version = current.version,
-                            None => {
-                                return Err(TokenError::Disconnected(
-                                    "connection deleted during refresh".into(),
-                                ));
-                            }
-                        }
-                    }
-                    Err(error) => return Err(ServiceError::from(error).into()),
-                }
+            let fresh = seal_grant(services, connection, &grant, services.clock.now()).await?;
+            if !store_rotated(services, connection, &tokens, leased_version, &fresh).await? {
+                return Ok(None);
             }
             tracing::info!(connection_id = %connection.id, "access token refreshed");
-            Ok(grant.access_token)
+            Ok(Some(grant.access_token))
         }
         Err(ZoomError::CredentialsRejected { error, reason }) => {
             let failure = match reason {
                 Some(reason) => format!("{error}: {reason}"),
                 None => error,
             };
+            // A new authorization revokes the old token set at Zoom, so a rejection of a
+            // set that was replaced meanwhile says nothing about the connection.
+            if !still_leased(services, connection, &tokens).await? {
+                tracing::info!(connection_id = %connection.id, reason = %failure, "refresh of a replaced token set rejected; using the new set");
+                return Ok(None);
+            }
             tracing::warn!(connection_id = %connection.id, reason = %failure, "refresh rejected by Zoom");
             // With `invalid_client` the tokens stay, and a revival after a client secret
             // change must not wait for this lease to lapse. Other rejections delete the
@@ -254,6 +249,74 @@ async fn refresh_under_lease(
             Err(ServiceError::from(error).into())
         }
     }
+}
+
+/// Whether the stored token set is still the one this caller leased.
+async fn still_leased(
+    services: &Services,
+    connection: &Connection,
+    leased: &TokenSet,
+) -> Result<bool, TokenError> {
+    let current = token_records::get(services.store.as_ref(), &connection.id)
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(current.is_some_and(|current| {
+        current.value.lease_id.is_some() && current.value.lease_id == leased.lease_id
+    }))
+}
+
+/// Stores a rotated token set. Zoom has already invalidated the old refresh token, so the
+/// write is retried through conflicts and outages: losing it would disconnect the user.
+/// Returns false when a new authorization replaced the set meanwhile; the new set wins.
+async fn store_rotated(
+    services: &Services,
+    connection: &Connection,
+    leased: &TokenSet,
+    leased_version: u64,
+    fresh: &TokenSet,
+) -> Result<bool, TokenError> {
+    let store = services.store.as_ref();
+    let mut expected = leased_version;
+    let mut last_error = String::new();
+    for try_number in 0..STORE_ROTATED_TRIES {
+        match token_records::replace(store, &connection.id, fresh, expected).await {
+            Ok(_) => return Ok(true),
+            Err(StoreError::ConditionFailed) => {
+                let current = token_records::get(store, &connection.id)
+                    .await
+                    .map_err(ServiceError::from)?;
+                match current {
+                    Some(current)
+                        if current.value.lease_id.is_some()
+                            && current.value.lease_id == leased.lease_id =>
+                    {
+                        expected = current.version;
+                    }
+                    Some(_) => {
+                        tracing::info!(connection_id = %connection.id, "token set replaced by a new authorization during a refresh; the refreshed tokens are dropped");
+                        return Ok(false);
+                    }
+                    None => {
+                        return Err(TokenError::Disconnected(
+                            "connection deleted during refresh".into(),
+                        ));
+                    }
+                }
+            }
+            Err(error) => {
+                last_error = error.to_string();
+                let pause = STORE_ROTATED_PAUSE * 2u32.pow(try_number);
+                tracing::warn!(connection_id = %connection.id, try_number, error = %last_error, "storing the rotated refresh token failed; retrying");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+    tracing::error!(connection_id = %connection.id, error = %last_error, "the rotated refresh token could not be stored; the connection will need a new authorization if it is lost");
+    Err(ServiceError::Unavailable(format!(
+        "storing the rotated refresh token of connection {} failed: {last_error}",
+        connection.id
+    ))
+    .into())
 }
 
 async fn release_lease(
@@ -308,7 +371,11 @@ pub async fn disconnect(
             Ok(_) => {
                 // With `invalid_client` the user's refresh token is still good, and keeping
                 // it lets a corrected client secret revive the connection.
-                if !reason.starts_with("invalid_client") {
+                if reason.starts_with("invalid_client") {
+                    if let Err(error) = token_records::park(store, connection_id).await {
+                        tracing::warn!(connection_id, %error, "taking the kept tokens out of the keeper's index failed");
+                    }
+                } else {
                     token_records::delete(store, connection_id).await?;
                 }
                 tracing::info!(connection_id, reason, "connection disconnected");

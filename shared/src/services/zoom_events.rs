@@ -10,7 +10,7 @@ use crate::domain::connection::{Connection, ConnectionState};
 use crate::domain::ids;
 use crate::domain::meeting_mapping::{MappingSource, MeetingMapping};
 use crate::domain::meeting_url::MeetingNumber;
-use crate::records::{apps, connections, meetings, zoom_events};
+use crate::records::{apps, connections, meetings, tokens as token_records, zoom_events};
 use crate::services::{ServiceError, Services, apps as app_service, tokens};
 use crate::signing::{verify_zoom_signature, zoom_url_validation_token};
 
@@ -77,30 +77,33 @@ pub async fn handle_delivery(
         }));
     }
 
+    // The marker is written only after the event was handled, so a handler cut short (a
+    // timeout, a crash, a store failure) leaves none and Zoom's retry runs it again. Two
+    // copies in flight at once may both run, which the handlers tolerate: mappings are
+    // plain puts and a disconnection is a conditional write.
     let fingerprint = hex::encode(Sha256::digest(delivery.body));
-    if !zoom_events::mark_handled(
-        services.store.as_ref(),
-        app_id,
-        &fingerprint,
-        now.timestamp(),
-    )
-    .await?
-    {
+    let store = services.store.as_ref();
+    if zoom_events::is_handled(store, app_id, &fingerprint).await? {
         tracing::info!(app_id, event = %event_type, request_id = delivery.request_id, "Zoom event redelivered; already handled");
         return Ok(json!({"status": "already_handled"}));
     }
 
-    let outcome = dispatch(services, &app, &event_type, &event).await;
-    if let Err(error) = &outcome {
-        // Forget the marker so that Zoom's retry, prompted by the 503, is handled afresh.
-        if let Err(unmark_error) =
-            zoom_events::unmark(services.store.as_ref(), app_id, &fingerprint).await
-        {
-            tracing::error!(app_id, error = %unmark_error, "forgetting a failed event failed");
+    let status = match dispatch(services, &app, &event_type, &event).await {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::error!(app_id, event = %event_type, %error, "handling a Zoom event failed");
+            // Zoom retries only on 5xx, so every failure here asks for a retry.
+            return Err(match error {
+                ServiceError::Unavailable(message) => ServiceError::Unavailable(message),
+                other => ServiceError::Unavailable(other.to_string()),
+            });
         }
-        tracing::error!(app_id, event = %event_type, %error, "handling a Zoom event failed");
+    };
+    if let Err(error) =
+        zoom_events::mark_handled(store, app_id, &fingerprint, now.timestamp()).await
+    {
+        tracing::warn!(app_id, %error, "recording a handled Zoom event failed; a redelivery would run it again");
     }
-    let status = outcome?;
     tracing::info!(app_id, event = %event_type, request_id = delivery.request_id, outcome = status, "Zoom event handled");
     Ok(json!({"status": status}))
 }
@@ -292,16 +295,32 @@ async fn app_deauthorized(
     let Some(user_id) = payload_str(event, "/payload/user_id") else {
         return Ok("ignored: no user_id");
     };
-    let Some(stored) = connections::find_by_user(services.store.as_ref(), &app.id, user_id).await?
-    else {
+    let store = services.store.as_ref();
+    let Some(stored) = connections::find_by_user(store, &app.id, user_id).await? else {
         return Ok("ignored: no connection");
     };
+    // Zoom retries a delivery for over an hour, so a late copy can arrive after the user
+    // authorized again; it must not undo the newer authorization.
+    let deauthorized_at = payload_str(event, "/payload/deauthorization_time")
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|at| at.with_timezone(&Utc));
+    if let (Some(deauthorized_at), Some(authorized_at)) =
+        (deauthorized_at, stored.value.authorized_at)
+        && deauthorized_at < authorized_at
+    {
+        tracing::info!(connection_id = %stored.value.id, "deauthorization predates the latest authorization; ignored");
+        return Ok("ignored: authorized again since");
+    }
+
     let changed = tokens::disconnect(services, &stored.value.id, "app_deauthorized").await?;
-    // Zoom's Marketplace terms require deleting the user's data on deauthorization.
-    meetings::delete_all_of_connection(services.store.as_ref(), &stored.value.id).await?;
+    // Zoom's Marketplace terms require deleting the user's data on deauthorization, also
+    // for a connection that was already disconnected for another reason and kept its
+    // tokens.
+    token_records::delete(store, &stored.value.id).await?;
+    meetings::delete_all_of_connection(store, &stored.value.id).await?;
     Ok(if changed {
         "disconnected"
     } else {
-        "ignored: already disconnected"
+        "tokens deleted: already disconnected"
     })
 }
