@@ -1,5 +1,6 @@
-//! A storage outage while handling a Zoom event returns 503, so Zoom retries, and the
-//! retry is handled in full once storage is back.
+//! Zoom events through the webhook function's router, on the embedded backend with a store
+//! whose writes can be made to fail: outages, late deauthorizations, and deauthorization
+//! of a connection that kept its tokens.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,13 +11,15 @@ use shared::adapters::local_secrets::LocalSecretBox;
 use shared::adapters::outbound_http::ReqwestOutbound;
 use shared::adapters::sqlite::{SqliteDb, SqliteStore};
 use shared::adapters::zoom_http::ZoomHttp;
+use shared::domain::connection::ConnectionState;
 use shared::http::{Function, handle};
 use shared::ports::clock::{RandomIds, SystemClock};
 use shared::ports::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
-use shared::records::meetings;
+use shared::records::{connections as connection_records, meetings, tokens as token_records};
 use shared::secret::SecretString;
 use shared::services::apps::NewApp;
 use shared::services::connections::NewConnection;
+use shared::services::tokens;
 use shared::services::{Services, Settings, apps, connections, projects};
 
 /// The embedded store, with writes of meeting mappings failing while `down` is set.
@@ -54,8 +57,16 @@ impl Store for FlakyStore {
     }
 }
 
-#[tokio::test]
-async fn outage_answers_503_and_retry_succeeds() {
+struct World {
+    emulator: ZoomEmulator,
+    store: Arc<FlakyStore>,
+    services: Services,
+    project_id: String,
+    app_id: String,
+    connection_id: String,
+}
+
+async fn world() -> World {
     let emulator = ZoomEmulator::start().await;
     emulator.register_app("outage-client", "outage-secret");
     emulator.add_user(ZoomUserSpec::active("uHoSt0123456789abcdefg"));
@@ -105,7 +116,7 @@ async fn outage_answers_503_and_retry_succeeds() {
         ],
         None,
     );
-    connections::create_connection(
+    let connection = connections::create_connection(
         &services,
         &project.project_id,
         NewConnection {
@@ -121,29 +132,51 @@ async fn outage_answers_503_and_retry_succeeds() {
     .await
     .unwrap();
 
-    let body = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/zoom/meeting_created.json"
-    ))
-    .unwrap();
-    let deliver = || {
-        let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signature =
-            shared::signing::zoom_signature(b"fixture-webhook-secret-token", &timestamp, &body);
-        http::Request::builder()
-            .method("POST")
-            .uri(format!("/external_webhooks/zoom/oauth_apps/{}", app.id))
-            .header("x-zm-request-timestamp", timestamp)
-            .header("x-zm-signature", signature)
-            .body(bytes::Bytes::from(body.clone()))
-            .unwrap()
-    };
+    World {
+        emulator,
+        store,
+        services,
+        project_id: project.project_id,
+        app_id: app.id,
+        connection_id: connection.id,
+    }
+}
+
+/// A Zoom delivery of `body`, signed now with the app's webhook secret.
+fn signed_delivery(app_id: &str, body: &[u8]) -> http::Request<bytes::Bytes> {
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let signature =
+        shared::signing::zoom_signature(b"fixture-webhook-secret-token", &timestamp, body);
+    http::Request::builder()
+        .method("POST")
+        .uri(format!("/external_webhooks/zoom/oauth_apps/{app_id}"))
+        .header("x-zm-request-timestamp", timestamp)
+        .header("x-zm-signature", signature)
+        .body(bytes::Bytes::from(body.to_vec()))
+        .unwrap()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/data/zoom/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[tokio::test]
+async fn outage_answers_503_and_retry_succeeds() {
+    let World {
+        services,
+        store,
+        project_id,
+        app_id,
+        ..
+    } = world().await;
+    let body = fixture("meeting_created.json");
+    let deliver = || signed_delivery(&app_id, &body);
 
     store.down.store(true, Ordering::SeqCst);
     let response = handle(&services, Function::ZoomWebhook, deliver()).await;
     assert_eq!(response.status(), 503);
     assert!(
-        meetings::get(services.store.as_ref(), &project.project_id, "85012345678")
+        meetings::get(services.store.as_ref(), &project_id, "85012345678")
             .await
             .unwrap()
             .is_none()
@@ -158,9 +191,73 @@ async fn outage_answers_503_and_retry_succeeds() {
         "the retry is not mistaken for a redelivery"
     );
     assert!(
-        meetings::get(services.store.as_ref(), &project.project_id, "85012345678")
+        meetings::get(services.store.as_ref(), &project_id, "85012345678")
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+#[tokio::test]
+async fn late_deauthorization_is_ignored() {
+    let w = world().await;
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("app_deauthorized.json")).unwrap();
+    event["payload"]["deauthorization_time"] = serde_json::json!("2020-01-01T00:00:00Z");
+    let response = handle(
+        &w.services,
+        Function::ZoomWebhook,
+        signed_delivery(&w.app_id, event.to_string().as_bytes()),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let stored = connection_records::get_any(w.services.store.as_ref(), &w.connection_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.value.state, ConnectionState::Connected);
+    assert!(
+        token_records::get(w.services.store.as_ref(), &w.connection_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn deauthorization_deletes_kept_tokens() {
+    let w = world().await;
+    // A connection disconnected for invalid client credentials keeps its tokens.
+    tokens::disconnect(
+        &w.services,
+        &w.connection_id,
+        "invalid_client: Invalid client_id or client_secret",
+    )
+    .await
+    .unwrap();
+    assert!(
+        token_records::get(w.services.store.as_ref(), &w.connection_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let response = handle(
+        &w.services,
+        Function::ZoomWebhook,
+        signed_delivery(&w.app_id, &fixture("app_deauthorized.json")),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        token_records::get(w.services.store.as_ref(), &w.connection_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        w.emulator.revoked_tokens().len(),
+        0,
+        "nothing to revoke: Zoom already dropped the grant"
     );
 }
