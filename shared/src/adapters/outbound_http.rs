@@ -4,7 +4,11 @@
 use async_trait::async_trait;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
-use crate::domain::outbound_url::check_outbound_url;
+use std::net::SocketAddr;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::domain::outbound_url::{check_outbound_url, is_allowed_target};
 use crate::ports::outbound::{OutboundError, OutboundHttp, OutboundRequest, OutboundResponse};
 
 /// Maximum response body read, in bytes. Receivers' bodies are small JSON objects, and a
@@ -13,20 +17,52 @@ use crate::ports::outbound::{OutboundError, OutboundHttp, OutboundRequest, Outbo
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 pub struct ReqwestOutbound {
-    client: reqwest::Client,
+    /// For customer URLs: connects only to addresses the outbound URL rule allows.
+    customer: reqwest::Client,
+    /// For the operator's bot runner, which may be on a private network.
+    operator: reqwest::Client,
     allow_private: bool,
 }
 
 impl ReqwestOutbound {
     pub fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .user_agent(concat!("zoom-obf-backend/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let builder = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .user_agent(concat!("zoom-obf-backend/", env!("CARGO_PKG_VERSION")))
+        };
         Ok(Self {
-            client,
+            customer: builder()
+                .dns_resolver(CheckedResolver { allow_private })
+                .build()?,
+            operator: builder().build()?,
             allow_private,
+        })
+    }
+}
+
+/// Resolves host names and keeps only the addresses a customer URL may reach. Checking at
+/// connect time, rather than only before the request, stops a DNS server that answers with
+/// a public address for the check and a private one for the connection (DNS rebinding).
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let allowed: Vec<SocketAddr> = resolved
+                .filter(|address| is_allowed_target(address.ip(), allow_private))
+                .collect();
+            if allowed.is_empty() {
+                let message = format!("{host} resolves to no address that customer URLs may reach");
+                return Err(message.into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
 }
@@ -42,8 +78,12 @@ impl OutboundHttp for ReqwestOutbound {
                 .map_err(|error| OutboundError::UrlRejected(error.to_string()))?;
         }
 
-        let mut builder = self
-            .client
+        let client = if request.customer_url {
+            &self.customer
+        } else {
+            &self.operator
+        };
+        let mut builder = client
             .post(&request.url)
             .timeout(request.timeout)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -90,4 +130,32 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Outboun
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
+        let resolver = CheckedResolver { allow_private };
+        match resolver.resolve(Name::from_str(host).unwrap()).await {
+            Ok(addresses) => Ok(addresses.collect()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    #[tokio::test]
+    async fn resolver_drops_loopback_for_public_targets() {
+        let error = resolve("localhost", false).await.unwrap_err();
+        assert!(error.contains("no address"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn resolver_keeps_loopback_for_local_targets() {
+        let addresses = resolve("localhost", true).await.unwrap();
+        assert!(!addresses.is_empty());
+        assert!(addresses.iter().all(|address| address.ip().is_loopback()));
+    }
 }

@@ -119,8 +119,9 @@ pub fn check_outbound_url_syntax(
 /// Resolution fails after 3 s. With `allow_private`, names may resolve to loopback and
 /// private addresses, but never to link-local ones such as a cloud metadata service.
 ///
-/// NOTE: the HTTP client resolves the name again when it sends the request, so a DNS server
-/// that changes its answer in between (DNS rebinding) is not stopped by this check.
+/// The HTTP client resolves the name again when it connects, so this check alone does not
+/// stop a DNS server that changes its answer in between (DNS rebinding). The outgoing HTTP
+/// adapter therefore filters the addresses again at connect time.
 pub async fn check_outbound_url(input: &str, allow_private: bool) -> Result<Url, OutboundUrlError> {
     let url = check_outbound_url_syntax(input, allow_private)?;
     check_resolved_addresses(&url, allow_private).await?;
@@ -132,6 +133,15 @@ pub async fn check_outbound_url(input: &str, allow_private: bool) -> Result<Url,
 /// ranges, and IPv6 addresses that embed such an IPv4 address.
 pub fn is_disallowed_ip(ip: IpAddr) -> bool {
     disallowed_kind(ip).is_some()
+}
+
+/// Whether a customer URL may reach this address: a public one, or with `allow_private`
+/// also a loopback, private or unique-local one.
+pub fn is_allowed_target(ip: IpAddr, allow_private: bool) -> bool {
+    match disallowed_kind(ip) {
+        None => true,
+        Some(kind) => allow_private && LOCAL_KINDS.contains(&kind),
+    }
 }
 
 /// Address kinds that a local deployment (`allow_private`) may reach, so receivers on the
