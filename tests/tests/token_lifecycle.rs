@@ -390,3 +390,36 @@ async fn failed_delivery_is_retried_then_abandoned() {
     assert_eq!(w.run_due_jobs().await, 0, "the retry is not due yet");
     assert_eq!(webhooks::retry_delay(1), Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn keeper_requeues_lost_delivery() {
+    let w = world().await;
+    let receiver = w.subscribe().await;
+    let connection = w.connect("uLost0000000000000000001").await;
+    tokens::disconnect(&w.services, &connection.id, "app_deauthorized")
+        .await
+        .unwrap();
+
+    // The queue message is lost: taken and dropped without running.
+    for received in w.queue.receive(10, Duration::from_secs(30)).unwrap() {
+        w.queue.acknowledge(received.receipt).unwrap();
+    }
+    assert_eq!(
+        keeper::run(&w.services).await.requeued_deliveries,
+        0,
+        "not stale yet"
+    );
+
+    w.clock.advance(chrono::Duration::minutes(31));
+    assert_eq!(keeper::run(&w.services).await.requeued_deliveries, 1);
+    assert_eq!(w.run_due_jobs().await, 1);
+    let deliveries = receiver
+        .wait_for_deliveries(1, Duration::from_secs(5))
+        .await;
+    assert!(deliveries[0].signature_valid);
+    assert_eq!(
+        keeper::run(&w.services).await.requeued_deliveries,
+        0,
+        "a delivered one is done"
+    );
+}

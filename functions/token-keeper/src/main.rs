@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
                 "synced": report.synced,
                 "failed": report.failed,
                 "disconnected": report.disconnected,
+            "requeued_deliveries": report.requeued_deliveries,
             }))
         },
     ))

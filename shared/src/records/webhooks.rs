@@ -1,7 +1,9 @@
 //! Webhook subscription and delivery records.
 
-use crate::domain::webhook::{Delivery, Subscription, Trigger};
-use crate::ports::store::{Condition, Index, Item, Position, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+use crate::domain::webhook::{Delivery, DeliveryState, Subscription, Trigger};
+use crate::ports::store::{Condition, Index, Item, Position, Query, Store, StoreError};
 use crate::records::{
     Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
 };
@@ -85,14 +87,45 @@ pub async fn subscribers(
     }
 }
 
+/// GSI2 partition of the deliveries still pending, oldest first, where the keeper finds
+/// deliveries whose queue message was lost.
+pub const PENDING_DELIVERIES: &str = "DELIVERIES#PENDING";
+
 fn delivery_item(delivery: &Delivery) -> Result<Item, StoreError> {
-    Ok(
+    let mut item =
         Item::new(keys::delivery(&delivery.id), encode(delivery)?).with_gsi1(keys::list_entry(
             keys::project_list(&delivery.project_id, DELIVERIES),
             delivery.created_at,
             &delivery.id,
-        )),
-    )
+        ));
+    if delivery.state == DeliveryState::Pending {
+        item = item.with_gsi2(keys::list_entry(
+            PENDING_DELIVERIES.to_owned(),
+            delivery.created_at,
+            &delivery.id,
+        ));
+    }
+    Ok(item)
+}
+
+/// Pending deliveries created before `before`, oldest first, at most `limit`.
+pub async fn stale_pending(
+    store: &dyn Store,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut query = Query::new(Index::Gsi2, PENDING_DELIVERIES);
+    query.limit = limit;
+    let page = store.query(query).await?;
+    let mut stale = Vec::new();
+    for item in &page.items {
+        let delivery: Delivery = crate::records::decode(item)?;
+        if delivery.created_at >= before {
+            break;
+        }
+        stale.push(delivery);
+    }
+    Ok(stale)
 }
 
 pub async fn insert_delivery(store: &dyn Store, delivery: &Delivery) -> Result<(), StoreError> {

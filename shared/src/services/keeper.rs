@@ -5,9 +5,9 @@ use chrono::Duration;
 
 use crate::domain::connection::ConnectionState;
 use crate::records::{connections, tokens as token_records};
-use crate::services::Services;
 use crate::services::connections::sync_meetings;
 use crate::services::tokens::{self, TokenError};
+use crate::services::{Services, webhooks};
 
 /// Zoom's refresh tokens are documented to last 15 years on one page and about 90 days
 /// elsewhere; refreshing after 30 days keeps them alive under the stricter reading.
@@ -25,6 +25,8 @@ pub struct KeeperReport {
     pub synced: usize,
     pub failed: usize,
     pub disconnected: usize,
+    /// Pending webhook deliveries whose queue message was lost, queued again.
+    pub requeued_deliveries: usize,
 }
 
 pub async fn run(services: &Services) -> KeeperReport {
@@ -91,7 +93,15 @@ pub async fn run(services: &Services) -> KeeperReport {
             None => break,
         }
     }
+    match webhooks::requeue_lost(services, MAX_PER_RUN).await {
+        Ok(count) => report.requeued_deliveries = count,
+        Err(error) => {
+            tracing::error!(%error, "keeper could not queue lost deliveries again");
+            report.failed += 1;
+        }
+    }
     tracing::info!(
+        requeued_deliveries = report.requeued_deliveries,
         refreshed = report.refreshed,
         synced = report.synced,
         failed = report.failed,

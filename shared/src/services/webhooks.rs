@@ -179,6 +179,26 @@ pub async fn emit(
     queued
 }
 
+/// A pending delivery older than this has outlived every retry delay (at most 900 s each),
+/// so its queue message was lost, for example after a failed send to the queue.
+pub const LOST_AFTER_MINUTES: i64 = 30;
+
+/// Queues again the pending deliveries that no queue message will run any more. A
+/// delivery queued twice is sent once, because each attempt is claimed with a conditional
+/// write and a finished delivery is dropped. Returns the number queued.
+pub async fn requeue_lost(services: &Services, limit: usize) -> Result<usize, ServiceError> {
+    let before = services.clock.now() - chrono::Duration::minutes(LOST_AFTER_MINUTES);
+    let lost = records::stale_pending(services.store.as_ref(), before, limit).await?;
+    for delivery in &lost {
+        let job = Job::Delivery {
+            delivery_id: delivery.id.clone(),
+        };
+        services.queue.enqueue(&job, Duration::ZERO).await?;
+        tracing::warn!(delivery_id = %delivery.id, project_id = %delivery.project_id, "pending delivery had no queued job; queued again");
+    }
+    Ok(lost.len())
+}
+
 /// Delay before retry number `attempt` (the first retry is 1): 10 s tripling per retry,
 /// at most the queue's 900 s.
 pub fn retry_delay(attempt: u32) -> Duration {
