@@ -206,6 +206,9 @@ pub async fn update_app(
         "app updated"
     );
 
+    // NOTE: revival runs inside this request, one refresh (up to about 10 s) per
+    // connection disconnected for invalid client credentials, so an app with many such
+    // connections can outlast the API's 30 s limit; those not reached stay disconnected.
     if new_client_secret.is_some() {
         tokens::revive_connections(services, &app).await;
     }
@@ -218,8 +221,11 @@ pub async fn delete_app(
     app_id: &str,
 ) -> Result<(), ServiceError> {
     let app = get_app(services, project_id, app_id).await?;
-    // NOTE: a connection created between this count and the delete is not seen here, but
-    // connection creation checks in its transaction that the app still exists.
+    // Connection creation checks in its transaction that the app still exists, so no
+    // connection can start after the delete.
+    // NOTE: the count reads a global secondary index, which on DynamoDB lags writes by up
+    // to about a second, so a connection created just before this call may be missed and
+    // left without its app. A connection counter on the app item would close the gap.
     let count = connections::count_of_app(services.store.as_ref(), &app.id).await?;
     if count > 0 {
         return Err(ServiceError::Conflict(format!(
