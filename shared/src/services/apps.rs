@@ -223,9 +223,9 @@ pub async fn delete_app(
     let app = get_app(services, project_id, app_id).await?;
     // Connection creation checks in its transaction that the app still exists, so no
     // connection can start after the delete.
-    // NOTE: the count reads a global secondary index, which on DynamoDB lags writes by up
-    // to about a second, so a connection created just before this call may be missed and
-    // left without its app. A connection counter on the app item would close the gap.
+    // NOTE: the count reads a global secondary index, which on DynamoDB is eventually
+    // consistent, so a connection created just before this call may be missed and left
+    // without its app. A connection counter on the app item would close the gap.
     let count = connections::count_of_app(services.store.as_ref(), &app.id).await?;
     if count > 0 {
         return Err(ServiceError::Conflict(format!(
