@@ -373,3 +373,19 @@ async fn data_survives_restart() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test]
+async fn project_created_while_serving() {
+    let data_dir = DataDir::new();
+    let first = create_project(&data_dir.0, "first");
+    let server = LocalServer::start(&data_dir.0, &HashMap::new()).await;
+    let second = create_project(&data_dir.0, "second");
+    for keys in [&first, &second] {
+        let (status, body) = Api::new(&server.base_url, &keys.api_key)
+            .get("/api/v1/zoom_oauth_apps")
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_ne!(first.project_id, second.project_id);
+    assert!(second.project_id.starts_with("proj_"));
+}

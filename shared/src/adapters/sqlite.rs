@@ -55,6 +55,11 @@ pub struct SqliteDb {
 impl SqliteDb {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let connection = Connection::open(path).map_err(unavailable)?;
+        // `create-project` may write while the server runs on the same file; a writer then
+        // waits for the other's lock instead of failing with SQLITE_BUSY.
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
         // WAL keeps readers from blocking the writer; NORMAL sync is durable across process
         // crashes, which is what a development server needs.
         connection
