@@ -54,7 +54,7 @@ pub async fn start() -> Result<Services, Error> {
     crate::telemetry::init_json();
     let config = LambdaConfig::from_env().map_err(|errors| {
         let message = format!("invalid configuration: {}", errors.join("; "));
-        tracing::error!(%message, "start-up failed");
+        tracing::error!(problems = %message, "start-up failed");
         Error::from(message)
     })?;
     aws_services(&config).await
