@@ -15,7 +15,7 @@ use crate::ports::zoom::{
 use crate::secret::SecretString;
 
 /// Zoom normally responds within a second. 10 s leaves room for slow days and stays under
-/// the 30 s refresh lease.
+/// the 60 s refresh lease.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries of idempotent REST reads after 429, 5xx or a network failure.
