@@ -185,7 +185,7 @@ mod tests {
             async move {
                 match job {
                     Job::Delivery { .. } => Err(JobFailure::new("endpoint returned 503")),
-                    Job::JoinAttempt { .. } => Ok(()),
+                    Job::JoinAttempt { .. } | Job::ReviveConnections { .. } => Ok(()),
                 }
             }
         })

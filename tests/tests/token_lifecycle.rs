@@ -327,15 +327,21 @@ async fn client_secret_change_revives_connection() {
     apps::update_app(&w.services, &w.project_id, &w.app_id, changes)
         .await
         .unwrap();
-    let revived = w.stored(&connection.id).await;
-    assert_eq!(revived.state, ConnectionState::Connected);
-    assert_eq!(revived.connection_failure_data, None);
+    assert_eq!(
+        w.stored(&connection.id).await.state,
+        ConnectionState::Disconnected,
+        "revival runs as a job, not in the request"
+    );
 
     assert_eq!(
         w.run_due_jobs().await,
         2,
-        "disconnect and revival each queue one delivery"
+        "the disconnection's delivery and the revival"
     );
+    let revived = w.stored(&connection.id).await;
+    assert_eq!(revived.state, ConnectionState::Connected);
+    assert_eq!(revived.connection_failure_data, None);
+    assert_eq!(w.run_due_jobs().await, 1, "the revival's delivery");
     let deliveries = receiver
         .wait_for_deliveries(2, Duration::from_secs(5))
         .await;

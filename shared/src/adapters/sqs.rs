@@ -24,7 +24,8 @@ impl QueueUrls {
     pub fn for_kind(&self, kind: JobKind) -> &str {
         match kind {
             JobKind::JoinAttempt => &self.join_attempts,
-            JobKind::Delivery => &self.deliveries,
+            // The webhook sender runs every job kind, and maintenance is rare.
+            JobKind::Delivery | JobKind::Maintenance => &self.deliveries,
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum Job {
     JoinAttempt { bot_id: String, attempt: u32 },
     /// One delivery of an outgoing webhook, retried by re-queueing with a delay.
     Delivery { delivery_id: String },
+    /// Reconnecting an app's connections after its client secret changed.
+    ReviveConnections { app_id: String },
 }
 
 impl Job {
@@ -25,6 +27,7 @@ impl Job {
         match self {
             Job::JoinAttempt { .. } => JobKind::JoinAttempt,
             Job::Delivery { .. } => JobKind::Delivery,
+            Job::ReviveConnections { .. } => JobKind::Maintenance,
         }
     }
 }
@@ -33,6 +36,8 @@ impl Job {
 pub enum JobKind {
     JoinAttempt,
     Delivery,
+    /// Occasional background work, consumed with the deliveries.
+    Maintenance,
 }
 
 impl JobKind {
@@ -40,6 +45,7 @@ impl JobKind {
         match self {
             JobKind::JoinAttempt => "join_attempt",
             JobKind::Delivery => "delivery",
+            JobKind::Maintenance => "maintenance",
         }
     }
 }

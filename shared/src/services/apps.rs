@@ -1,14 +1,17 @@
 //! Registering, reading, changing and removing Zoom OAuth apps.
 
+use std::time::Duration;
+
 use crate::domain::app::ZoomOAuthApp;
 use crate::domain::ids;
+use crate::ports::queue::Job;
 use crate::ports::secrets::EncryptionContext;
 use crate::ports::store::Position;
 use crate::ports::zoom::{ClientCredentials, ZoomError};
 use crate::records::{Direction, RecordPage, apps, connections};
 use crate::secret::SecretString;
 use crate::services::crypto::{open, purpose, seal};
-use crate::services::{ServiceError, Services, tokens};
+use crate::services::{ServiceError, Services};
 
 #[derive(Debug)]
 pub struct NewApp {
@@ -206,11 +209,15 @@ pub async fn update_app(
         "app updated"
     );
 
-    // NOTE: revival runs inside this request, one refresh (up to about 10 s) per
-    // connection disconnected for invalid client credentials, so an app with many such
-    // connections can outlast the API's 30 s limit; those not reached stay disconnected.
+    // Revival refreshes each connection that was disconnected for invalid client
+    // credentials, up to about 10 s apiece, so it runs as a job rather than inside this
+    // request and its 30 s API limit.
     if new_client_secret.is_some() {
-        tokens::revive_connections(services, &app).await;
+        let job = Job::ReviveConnections {
+            app_id: app.id.clone(),
+        };
+        services.queue.enqueue(&job, Duration::ZERO).await?;
+        tracing::info!(project_id, app_id, "connection revival queued");
     }
     Ok(app)
 }
