@@ -47,8 +47,7 @@ pub async fn list(
     query.reject_unknown(&[])?;
     let page = apps::list_apps(services, project_id, query.page_size()?, query.cursor()?).await?;
     let base = &services.settings.public_base_url;
-    let body = query.response(base, request.uri().path(), &page, |app| app.to_json(base));
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(query.ok_response(services, request, &page, |app| app.to_json(base)))
 }
 
 pub async fn get(

@@ -223,13 +223,7 @@ pub async fn list(
     let query = ListQuery::from_uri(request.uri());
     query.reject_unknown(&[])?;
     let page = bots::list_bots(services, project_id, query.page_size()?, query.cursor()?).await?;
-    let body = query.response(
-        &services.settings.public_base_url,
-        request.uri().path(),
-        &page,
-        |bot| bot.to_json(),
-    );
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(query.ok_response(services, request, &page, |bot| bot.to_json()))
 }
 
 pub async fn get(

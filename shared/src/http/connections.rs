@@ -82,13 +82,7 @@ pub async fn list(
         query.cursor()?,
     )
     .await?;
-    let body = query.response(
-        &services.settings.public_base_url,
-        request.uri().path(),
-        &page,
-        |c| c.to_json(),
-    );
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(query.ok_response(services, request, &page, |c| c.to_json()))
 }
 
 pub async fn get(
@@ -125,11 +119,5 @@ pub async fn meetings(
         query.cursor()?,
     )
     .await?;
-    let body = query.response(
-        &services.settings.public_base_url,
-        request.uri().path(),
-        &page,
-        |m| m.to_json(),
-    );
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(query.ok_response(services, request, &page, |m| m.to_json()))
 }

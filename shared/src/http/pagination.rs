@@ -5,9 +5,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use http::StatusCode;
+
+use crate::http::response::json_response;
+use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::store::Position;
 use crate::records::{Direction, RecordPage};
-use crate::services::{FieldErrors, ServiceError};
+use crate::services::{FieldErrors, ServiceError, Services};
 
 pub const DEFAULT_PAGE_SIZE: usize = 25;
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -109,6 +113,23 @@ impl ListQuery {
         }
         serializer.append_pair("cursor", cursor);
         format!("{base_url}{path}?{}", serializer.finish())
+    }
+
+    /// The 200 response of a list request for `page`.
+    pub fn ok_response<T>(
+        &self,
+        services: &Services,
+        request: &ApiRequest,
+        page: &RecordPage<T>,
+        render: impl Fn(&T) -> Value,
+    ) -> ApiResponse {
+        let body = self.response(
+            &services.settings.public_base_url,
+            request.uri().path(),
+            page,
+            render,
+        );
+        json_response(StatusCode::OK, &body)
     }
 
     /// The list response for `page`, with absolute `next` and `previous` URLs.

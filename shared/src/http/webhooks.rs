@@ -60,13 +60,7 @@ pub async fn list(
     let page =
         webhooks::list_subscriptions(services, project_id, query.page_size()?, query.cursor()?)
             .await?;
-    let body = query.response(
-        &services.settings.public_base_url,
-        request.uri().path(),
-        &page,
-        |s| s.to_json(),
-    );
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(query.ok_response(services, request, &page, |s| s.to_json()))
 }
 
 pub async fn get(
