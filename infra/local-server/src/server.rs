@@ -107,6 +107,11 @@ pub async fn serve(mut config: LocalConfig) -> Result<(), BoxError> {
     );
 
     let shutdown = tokio::sync::watch::channel(false);
+    if services.settings.bot_runner_url.is_some() && services.settings.bot_runner_secret.is_none() {
+        tracing::warn!(
+            "BOT_RUNNER_URL is set but BOT_RUNNER_SECRET is not; bot launches fail until it is set"
+        );
+    }
     let worker = tokio::spawn(worker::run(services.clone(), queue, shutdown.1.clone()));
     let keeper = tokio::spawn(worker::run_keeper(services.clone(), shutdown.1.clone()));
 

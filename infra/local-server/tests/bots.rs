@@ -507,6 +507,34 @@ async fn launch_without_runner_url_fails() {
     );
 }
 
+#[tokio::test]
+async fn launch_without_runner_secret_fails() {
+    let data_dir = DataDir::new();
+    let project = create_project(&data_dir.0, "no runner secret");
+    let env = HashMap::from([("BOT_RUNNER_URL", "http://127.0.0.1:9/runner".to_owned())]);
+    let server = LocalServer::start(&data_dir.0, &env).await;
+    let api = Api::new(&server.base_url, &project.api_key);
+
+    let (status, body) = api
+        .post(
+            "/api/v1/bots",
+            &json!({"meeting_url": MEETING_URL, "bot_name": "Notetaker"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("BOT_RUNNER_SECRET"),
+        "{body}"
+    );
+    assert!(
+        server.logs().contains("BOT_RUNNER_SECRET is not"),
+        "a start-up warning names it"
+    );
+}
+
 /// A `zoom_tokens_url` receiver: checks each request's signature with the project's
 /// signing secret and responds with two OBF tokens in one comma-separated string.
 struct TokenCallback {
