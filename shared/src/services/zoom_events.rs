@@ -214,15 +214,19 @@ async fn map_meeting(
     Ok(())
 }
 
+/// The meeting number of a meeting event, sent by Zoom as a JSON number or string.
+fn meeting_number(event: &Value) -> Option<MeetingNumber> {
+    event
+        .pointer("/payload/object/id")
+        .and_then(|id| MeetingNumber::from_json(id).ok())
+}
+
 async fn meeting_created(
     services: &Services,
     app: &ZoomOAuthApp,
     event: &Value,
 ) -> Result<&'static str, ServiceError> {
-    let Some(number) = event
-        .pointer("/payload/object/id")
-        .and_then(|id| MeetingNumber::from_json(id).ok())
-    else {
+    let Some(number) = meeting_number(event) else {
         return Ok("ignored: no valid meeting id");
     };
     // The operator created the meeting, possibly for another host (an assistant scheduling
@@ -248,10 +252,7 @@ async fn meeting_deleted(
     app: &ZoomOAuthApp,
     event: &Value,
 ) -> Result<&'static str, ServiceError> {
-    let Some(number) = event
-        .pointer("/payload/object/id")
-        .and_then(|id| MeetingNumber::from_json(id).ok())
-    else {
+    let Some(number) = meeting_number(event) else {
         return Ok("ignored: no valid meeting id");
     };
     let removed =
