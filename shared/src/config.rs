@@ -31,7 +31,7 @@ impl EnvReader {
         }
     }
 
-    /// A variable's value; empty or blank counts as unset.
+    /// Returns a variable's value. An empty or blank value counts as unset.
     pub fn optional(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|value| !value.trim().is_empty())
     }
@@ -74,8 +74,8 @@ impl EnvReader {
         }
     }
 
-    /// An http(s) base URL, returned without a trailing slash. A query or fragment is
-    /// rejected, because paths are appended to the value.
+    /// Checks an http(s) base URL and returns it without a trailing slash. A query or
+    /// fragment is rejected, because paths are appended to the value.
     pub fn url(&mut self, name: &str, value: String) -> String {
         // An empty value was already reported as missing by `required`.
         if value.is_empty() {
@@ -100,7 +100,8 @@ impl EnvReader {
         }
     }
 
-    /// A parsed value, or `default` when unset; an unparsable value is reported.
+    /// Parses a variable, or returns `default` when it is unset. An unparsable value is
+    /// reported.
     pub fn parsed_or<T: std::str::FromStr>(&mut self, name: &str, default: T, what: &str) -> T {
         match self.optional(name) {
             None => default,

@@ -78,7 +78,7 @@ async fn redirects_are_not_followed() {
     assert_eq!(response.status, 302);
 }
 
-/// A stream of chunks without a declared length.
+/// Turns chunks into a stream without a declared length.
 fn futures_stream<I>(items: I) -> impl futures_core::Stream<Item = I::Item>
 where
     I: Iterator + Unpin,

@@ -142,7 +142,7 @@ async fn world() -> World {
     }
 }
 
-/// A Zoom delivery of `body`, signed now with the app's webhook secret.
+/// Builds a Zoom delivery of `body`, signed now with the app's webhook secret.
 fn signed_delivery(app_id: &str, body: &[u8]) -> http::Request<bytes::Bytes> {
     let timestamp = chrono::Utc::now().timestamp().to_string();
     let signature =

@@ -251,7 +251,7 @@ impl Store for SqliteStore {
     async fn transact(&self, operations: Vec<WriteOp>) -> Result<(), StoreError> {
         if operations.len() > 25 {
             return Err(StoreError::Unavailable(format!(
-                "a transaction holds at most 25 operations, got {}",
+                "a transaction contains at most 25 operations, got {}",
                 operations.len()
             )));
         }

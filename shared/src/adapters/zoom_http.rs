@@ -119,7 +119,7 @@ impl ZoomHttp {
         Err(oauth_error(status, &bytes, retry_after))
     }
 
-    /// A GET on the REST API with a bearer token, retried with backoff when transient.
+    /// Sends a GET to the REST API with a bearer token, retried with backoff when transient.
     async fn rest_get(
         &self,
         access_token: &SecretString,

@@ -32,7 +32,7 @@ impl ConnectionState {
     }
 }
 
-/// Why a connection was disconnected.
+/// Reason and time of a disconnection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureData {
     pub error: String,
@@ -73,7 +73,7 @@ impl Connection {
         }
     }
 
-    /// The API representation; it never contains a token.
+    /// Returns the API representation, which contains no token.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
             "id": self.id,
@@ -104,7 +104,8 @@ const LOCAL_RECORDING_SCOPES: &[&str] = &[
 /// Scopes for minting OBF tokens.
 const ONBEHALF_SCOPES: &[&str] = &["user:read:token"];
 
-/// The scopes the enabled capabilities need that `granted` lacks, in a stable order.
+/// Returns the scopes the enabled capabilities need that `granted` lacks, in a stable
+/// order.
 pub fn missing_scopes(
     granted: &[String],
     local_recording: bool,

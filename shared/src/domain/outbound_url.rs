@@ -62,7 +62,7 @@ pub enum OutboundUrlError {
 /// The URL must be `https`, have a host and have no user name or password. An IP-address
 /// host must be public, and `localhost` or `*.localhost` is rejected. With `allow_private`
 /// (local development), `http` is also accepted, and so are host names and loopback,
-/// private and unique-local addresses; link-local, unspecified, multicast and reserved
+/// private and unique-local addresses. Link-local, unspecified, multicast and reserved
 /// addresses stay rejected.
 /// Domain names are not resolved here, so [`check_outbound_url`] is the full check.
 pub fn check_outbound_url_syntax(
@@ -135,7 +135,7 @@ pub fn is_disallowed_ip(ip: IpAddr) -> bool {
     disallowed_kind(ip).is_some()
 }
 
-/// Whether a customer URL may reach this address: a public one, or with `allow_private`
+/// Reports whether a customer URL may reach this address: a public one, or with `allow_private`
 /// also a loopback, private or unique-local one.
 pub fn is_allowed_target(ip: IpAddr, allow_private: bool) -> bool {
     match disallowed_kind(ip) {

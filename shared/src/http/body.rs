@@ -7,7 +7,7 @@ use crate::domain::metadata::{Metadata, parse_metadata};
 use crate::secret::SecretString;
 use crate::services::{FieldErrors, ServiceError};
 
-/// Longest secret accepted in a request body, in bytes.
+/// Maximum length of a secret in a request body, in bytes.
 pub const MAX_SECRET_BYTES: usize = 1024;
 
 /// A parsed JSON object whose fields are taken one by one; errors collect until `finish`.
@@ -62,7 +62,7 @@ impl JsonBody {
         self.errors.add(field, message);
     }
 
-    /// The raw value of a field, absent or null as `None`.
+    /// Returns the raw value of a field, with absent or null as `None`.
     pub fn value(&self, field: &str) -> Option<&Value> {
         self.fields.get(field).filter(|value| !value.is_null())
     }
@@ -93,7 +93,7 @@ impl JsonBody {
         self.string(field, true)
     }
 
-    /// An optional string; blank counts as absent.
+    /// Reads an optional string. A blank value counts as absent.
     pub fn optional_string(&mut self, field: &str) -> Option<String> {
         self.string(field, false)
     }

@@ -16,9 +16,9 @@ use crate::services::{FieldErrors, ServiceError, Services};
 pub const DEFAULT_PAGE_SIZE: usize = 25;
 pub const MAX_PAGE_SIZE: usize = 100;
 
-/// What a cursor holds. It is base64url JSON so that it stays opaque in URLs; forging one
-/// only moves the start of a list the caller may read anyway, because the partition
-/// queried always comes from the authenticated project.
+/// Content of a cursor, encoded as base64url JSON so that it stays opaque in URLs.
+/// Forging one only moves the start of a list the caller may read anyway, because the
+/// partition queried always comes from the authenticated project.
 #[derive(Serialize, Deserialize)]
 struct CursorBody {
     #[serde(rename = "d")]
@@ -115,7 +115,7 @@ impl ListQuery {
         format!("{base_url}{path}?{}", serializer.finish())
     }
 
-    /// The 200 response of a list request for `page`.
+    /// Builds the 200 response of a list request for `page`.
     pub fn ok_response<T>(
         &self,
         services: &Services,
@@ -132,7 +132,7 @@ impl ListQuery {
         json_response(StatusCode::OK, &body)
     }
 
-    /// The list response for `page`, with absolute `next` and `previous` URLs.
+    /// Builds the list body for `page`, with absolute `next` and `previous` URLs.
     pub fn response<T>(
         &self,
         base_url: &str,

@@ -31,8 +31,8 @@ pub fn redirect_response(location: &str) -> ApiResponse {
         .unwrap_or_else(|_| empty_response(StatusCode::INTERNAL_SERVER_ERROR))
 }
 
-/// The status and JSON body of an error. 5xx bodies carry a generic text; the detail is
-/// logged by the caller instead, because it may name internal resources.
+/// Builds the status and JSON body of an error. 5xx bodies carry a generic text, and the
+/// caller logs the detail instead, because it may name internal resources.
 pub fn error_response(error: &ServiceError) -> ApiResponse {
     let (status, body) = match error {
         ServiceError::Invalid(fields) => (StatusCode::BAD_REQUEST, json!(fields.0)),

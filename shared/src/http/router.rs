@@ -76,7 +76,7 @@ impl Route {
         }
     }
 
-    /// Whether the route needs an API key.
+    /// Reports whether the route needs an API key.
     fn authenticated(&self) -> bool {
         !matches!(
             self,
@@ -146,7 +146,7 @@ fn match_route(method: &Method, path: &str) -> Match {
     Match::Route(route)
 }
 
-/// The methods a path accepts, for the `Allow` header of a 405 answer.
+/// Lists the methods a path accepts, for the `Allow` header of a 405 response.
 fn allowed_methods(path: &str) -> String {
     let mut allowed = Vec::new();
     for method in [Method::GET, Method::POST, Method::PATCH, Method::DELETE] {
@@ -166,8 +166,9 @@ pub struct RequestContext {
     pub project_id: String,
 }
 
-/// Serves one request for `function`; never panics on input and never returns 500 for
-/// bad input.
+/// Serves one request for `function` and logs one line for it. Bad input gets a 4xx
+/// response; a 5xx means a fault of this service or a dependency, and is logged as an
+/// error.
 pub async fn handle(services: &Services, function: Function, request: ApiRequest) -> ApiResponse {
     let started = Instant::now();
     let method = request.method().clone();

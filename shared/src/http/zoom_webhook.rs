@@ -9,8 +9,8 @@ use crate::http::{ApiRequest, ApiResponse};
 use crate::services::zoom_events::{ZoomDelivery, handle_delivery};
 use crate::services::{ServiceError, Services};
 
-/// Zoom expects an answer within 3 s; past this budget the handler gives up with 503 so
-/// that Zoom retries instead of counting a timeout.
+/// Zoom expects a response within 3 s. Past this budget the handler gives up with 503, so
+/// Zoom retries instead of counting a timeout.
 const ANSWER_BUDGET: Duration = Duration::from_millis(2500);
 
 pub async fn receive(

@@ -22,7 +22,7 @@ pub enum Job {
 }
 
 impl Job {
-    /// The job kind, sent as the `kind` message attribute.
+    /// Returns the job kind, sent as the `kind` message attribute.
     pub fn kind(&self) -> JobKind {
         match self {
             Job::JoinAttempt { .. } => JobKind::JoinAttempt,

@@ -86,7 +86,7 @@ impl Item {
     }
 }
 
-/// Where a query resumes: the key attributes of the last item already returned, as
+/// Resume point of a query: the key attributes of the last item already returned, as
 /// DynamoDB's `ExclusiveStartKey` expects them. Callers treat it as opaque.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position(pub BTreeMap<String, String>);

@@ -14,7 +14,7 @@ pub struct ClientCredentials {
     pub client_secret: SecretString,
 }
 
-/// The answer of a successful `authorization_code` or `refresh_token` grant.
+/// Response of a successful `authorization_code` or `refresh_token` grant.
 #[derive(Clone, Debug)]
 pub struct TokenGrant {
     pub access_token: SecretString,
@@ -86,7 +86,7 @@ pub enum ZoomError {
     #[error("Zoom is temporarily unavailable: {message}")]
     Transient {
         message: String,
-        /// The HTTP status, or `None` when no answer arrived (timeout, connection failure).
+        /// The HTTP status, or `None` when no response arrived (timeout, connection failure).
         status: Option<u16>,
         retry_after: Option<Duration>,
     },

@@ -4,7 +4,7 @@ use crate::domain::app::ZoomOAuthApp;
 use crate::ports::store::Position;
 use crate::ports::store::{Condition, Index, Item, Store, StoreError};
 use crate::records::{
-    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
+    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version, query_all,
 };
 
 const LIST_KIND: &str = "APPS";
@@ -73,16 +73,13 @@ pub async fn list(
     .await
 }
 
-/// Every app of a project, for choosing the default app. Projects have a handful of apps.
+/// Reads every app of a project, for choosing the default app. Projects have a handful of
+/// apps.
 pub async fn all(store: &dyn Store, project_id: &str) -> Result<Vec<ZoomOAuthApp>, StoreError> {
-    let mut apps = Vec::new();
-    let mut start = None;
-    loop {
-        let page = list(store, project_id, 100, start).await?;
-        apps.extend(page.records);
-        match page.next {
-            Some(next) => start = Some((Direction::Forward, next)),
-            None => return Ok(apps),
-        }
-    }
+    query_all(
+        store,
+        Index::Gsi1,
+        &keys::project_list(project_id, LIST_KIND),
+    )
+    .await
 }

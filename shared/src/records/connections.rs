@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::connection::Connection;
-use crate::ports::store::{Condition, Index, Item, Position, Query, Store, StoreError, WriteOp};
+use crate::ports::store::{Condition, Index, Item, Position, Store, StoreError, WriteOp};
 use crate::records::tokens::{self as token_records, TokenSet};
 use crate::records::{
-    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
+    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version, query_all,
 };
 
 const LIST_KIND: &str = "CONNS";
@@ -179,22 +179,9 @@ pub async fn list(
     .await
 }
 
-/// Every connection of an app.
+/// Reads every connection of an app.
 pub async fn of_app(store: &dyn Store, app_id: &str) -> Result<Vec<Connection>, StoreError> {
-    let mut connections = Vec::new();
-    let mut position = None;
-    loop {
-        let mut query = Query::new(Index::Gsi2, keys::app_connections(app_id));
-        query.start_after = position;
-        let page = store.query(query).await?;
-        for item in &page.items {
-            connections.push(crate::records::decode(item)?);
-        }
-        match page.next {
-            Some(next) => position = Some(next),
-            None => return Ok(connections),
-        }
-    }
+    query_all(store, Index::Gsi2, &keys::app_connections(app_id)).await
 }
 
 /// Number of connections of an app.

@@ -1,5 +1,5 @@
 //! Key builders for every item type of the single table. Partition keys start with the
-//! item type so that one table holds all of them without collisions.
+//! item type so that one table contains all of them without collisions.
 
 use chrono::{DateTime, Utc};
 
@@ -28,7 +28,7 @@ pub fn connection_tokens(connection_id: &str) -> Key {
     Key::new(format!("CONN#{connection_id}"), "TOKENS")
 }
 
-/// The unique (app, Zoom user) pair of a connection.
+/// Key of the unique (app, Zoom user) pair of a connection.
 pub fn app_user(app_id: &str, zoom_user_id: &str) -> Key {
     Key::new(format!("APPUSER#{app_id}#{zoom_user_id}"), "CONN")
 }
@@ -60,7 +60,7 @@ pub fn connection_meetings(connection_id: &str) -> String {
     format!("CONN#{connection_id}#MEETINGS")
 }
 
-/// A sort key that orders by time and stays unique through the id suffix.
+/// Builds a sort key that orders by time and stays unique through the id suffix.
 pub fn time_sort_key(at: DateTime<Utc>, id: &str) -> String {
     format!("{}#{id}", format_timestamp(at))
 }

@@ -48,6 +48,29 @@ pub async fn load<T: DeserializeOwned>(
     }
 }
 
+/// Reads every record of one partition of `index`, page by page. For partitions that stay
+/// small, such as a project's apps or webhook subscriptions.
+pub async fn query_all<T: DeserializeOwned>(
+    store: &dyn Store,
+    index: Index,
+    pk: &str,
+) -> Result<Vec<T>, StoreError> {
+    let mut records = Vec::new();
+    let mut position = None;
+    loop {
+        let mut query = Query::new(index, pk);
+        query.start_after = position;
+        let page = store.query(query).await?;
+        for item in &page.items {
+            records.push(decode(item)?);
+        }
+        match page.next {
+            Some(next) => position = Some(next),
+            None => return Ok(records),
+        }
+    }
+}
+
 /// One page of records from a query, newest first, with the positions to continue
 /// forwards and backwards.
 #[derive(Clone, Debug)]
@@ -66,7 +89,7 @@ pub enum Direction {
 
 /// Reads one page of a newest-first list, keeping only records that `keep` accepts.
 ///
-/// Filtered-out records are skipped by reading further pages of the store, so a page holds
+/// Filtered-out records are skipped by reading further pages of the store, so a page contains
 /// `page_size` records whenever that many match. `start` is the position of the last
 /// record already shown (forward) or the first (backward).
 pub async fn list_page<T: DeserializeOwned>(
@@ -133,7 +156,7 @@ pub async fn list_page<T: DeserializeOwned>(
     })
 }
 
-/// Whether a cursor's position has every key attribute a query on `index` needs, inside
+/// Reports whether a cursor's position has every key attribute a query on `index` needs, inside
 /// the partition `pk`. A forged or stale cursor fails here instead of in the store.
 fn position_fits(position: &Position, index: Index, pk: &str) -> bool {
     let (index_pk, index_sk) = match index {

@@ -29,7 +29,7 @@ pub struct TokenSet {
 /// hourly access tokens and tens of thousands of connections.
 pub const KEEPALIVE_PARTITION: &str = "KEEPALIVE";
 
-/// The stored item of a token set.
+/// Builds the stored item of a token set.
 pub fn item(connection_id: &str, tokens: &TokenSet) -> Result<Item, StoreError> {
     let refreshed_at = tokens.refreshed_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     Ok(

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::webhook::{Delivery, DeliveryState, Subscription, Trigger};
 use crate::ports::store::{Condition, Index, Item, Position, Query, Store, StoreError};
 use crate::records::{
-    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version,
+    Direction, RecordPage, Versioned, encode, keys, list_page, load, put_next_version, query_all,
 };
 
 const SUBSCRIPTIONS: &str = "WEBHOOKS";
@@ -65,26 +65,18 @@ pub async fn list_subscriptions(
     .await
 }
 
-/// Every subscription of the project that listens to `trigger`.
+/// Reads every subscription of the project that listens to `trigger`.
 pub async fn subscribers(
     store: &dyn Store,
     project_id: &str,
     trigger: Trigger,
 ) -> Result<Vec<Subscription>, StoreError> {
-    let mut found = Vec::new();
-    let mut start = None;
-    loop {
-        let page = list_subscriptions(store, project_id, 100, start).await?;
-        found.extend(
-            page.records
-                .into_iter()
-                .filter(|s| s.triggers.contains(&trigger)),
-        );
-        match page.next {
-            Some(next) => start = Some((Direction::Forward, next)),
-            None => return Ok(found),
-        }
-    }
+    let pk = keys::project_list(project_id, SUBSCRIPTIONS);
+    let all: Vec<Subscription> = query_all(store, Index::Gsi1, &pk).await?;
+    Ok(all
+        .into_iter()
+        .filter(|s| s.triggers.contains(&trigger))
+        .collect())
 }
 
 /// GSI2 partition of the deliveries still pending, oldest first, where the keeper finds

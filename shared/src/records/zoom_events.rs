@@ -9,7 +9,7 @@ use crate::records::keys;
 /// kept for a day covers every retry.
 pub const MARKER_LIFETIME_SECONDS: i64 = 24 * 3600;
 
-/// Whether the event was already handled.
+/// Reports whether the event was already handled.
 pub async fn is_handled(
     store: &dyn Store,
     app_id: &str,

@@ -31,7 +31,7 @@ fn secret_context(app: &ZoomOAuthApp, purpose: &'static str) -> EncryptionContex
     EncryptionContext::new(&app.project_id, &app.id, purpose)
 }
 
-/// Checks credentials with a `client_credentials` grant. Any HTTP answer other than 200
+/// Checks credentials with a `client_credentials` grant. Any HTTP response other than 200
 /// means the credentials are unusable; only a failure to reach Zoom is retryable.
 async fn check_credentials(
     services: &Services,
@@ -129,7 +129,7 @@ pub async fn list_apps(
     Ok(apps::list(services.store.as_ref(), project_id, page_size, start).await?)
 }
 
-/// The client credentials of an app, decrypted for a call to Zoom.
+/// Decrypts the client credentials of an app for a call to Zoom.
 pub async fn credentials(
     services: &Services,
     app: &ZoomOAuthApp,
@@ -146,7 +146,7 @@ pub async fn credentials(
     })
 }
 
-/// The app's webhook secret token, if one is stored.
+/// Decrypts the app's webhook secret token, if one is stored.
 pub async fn webhook_secret(
     services: &Services,
     app: &ZoomOAuthApp,

@@ -36,7 +36,7 @@ pub struct ConnectSession {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The redirect URI registered at Zoom for the hosted flow.
+/// Returns the redirect URI registered at Zoom for the hosted flow.
 pub fn callback_url(services: &Services) -> String {
     format!("{}/oauth/zoom/callback", services.settings.public_base_url)
 }

@@ -191,7 +191,7 @@ pub async fn create_connection_or_fail(
 }
 
 /// Revokes a grant whose connection was refused, so no authorization stays behind at
-/// Zoom that this service holds no record of. Best effort: the outcome is logged.
+/// Zoom without a record here. Best effort: the outcome is logged.
 async fn revoke_refused_grant(
     services: &Services,
     credentials: &ClientCredentials,

@@ -135,7 +135,7 @@ pub async fn run_attempt(
     record_outcome(services, claimed, attempt, outcome).await
 }
 
-/// Whether `attempt` was claimed but its outcome is not stored: it is still running, or
+/// Reports whether `attempt` was claimed but its outcome is not stored: it is still running, or
 /// its worker stopped.
 fn is_unfinished(bot: &Bot, attempt: u32) -> bool {
     bot.state.is_joining()

@@ -9,8 +9,8 @@ use crate::services::connections::sync_meetings;
 use crate::services::tokens::{self, TokenError};
 use crate::services::{Services, webhooks};
 
-/// Zoom's refresh tokens are documented to last 15 years on one page and about 90 days
-/// elsewhere; refreshing after 30 days keeps them alive under the stricter reading.
+/// Zoom documents refresh tokens as lasting 15 years on one page and about 90 days
+/// elsewhere. Refreshing after 30 days keeps them alive under the stricter reading.
 pub const KEEPALIVE_AGE_DAYS: i64 = 30;
 /// Meeting lists are re-read after this long, to catch meetings created before the
 /// webhook subscription existed.
@@ -18,7 +18,7 @@ pub const SYNC_AGE_HOURS: i64 = 24;
 /// Connections handled per run, so one run fits a Lambda timeout of a few minutes.
 pub const MAX_PER_RUN: usize = 200;
 
-/// What one keeper run did.
+/// Counts of what one keeper run did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct KeeperReport {
     pub refreshed: usize,

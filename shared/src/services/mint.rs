@@ -415,7 +415,7 @@ async fn tokens_from_url(
         ));
     };
     let tokens = tokens_from_response(&fields, attempt);
-    // A bot cannot join an outside meeting with no token at all, so an answer without one
+    // A bot cannot join an outside meeting with no token at all, so a response without one
     // ends the bot with a clear reason instead of a doomed join.
     if tokens.onbehalf_token.is_none()
         && tokens.zak_token.is_none()

@@ -96,7 +96,8 @@ pub async fn authenticate(
     }
 }
 
-/// The project's signing secret, the HMAC key of its outbound token-callback requests.
+/// Decrypts the project's signing secret, the HMAC key of its outbound token-callback
+/// requests.
 pub async fn signing_secret(
     services: &Services,
     project_id: &str,

@@ -227,7 +227,7 @@ async fn refresh_under_lease(
                 None => error,
             };
             // A new authorization revokes the old token set at Zoom, so a rejection of a
-            // set that was replaced meanwhile says nothing about the connection.
+            // set that was replaced meanwhile tells nothing about the connection.
             if !still_leased(services, connection, &tokens).await? {
                 tracing::info!(connection_id = %connection.id, reason = %failure, "refresh of a replaced token set rejected; using the new set");
                 return Ok(None);
@@ -251,7 +251,7 @@ async fn refresh_under_lease(
     }
 }
 
-/// Whether the stored token set is still the one this caller leased.
+/// Reports whether the stored token set is still the one this caller leased.
 async fn still_leased(
     services: &Services,
     connection: &Connection,

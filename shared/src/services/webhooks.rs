@@ -23,7 +23,7 @@ use crate::services::crypto::{open, purpose, seal};
 use crate::services::{FieldErrors, ServiceError, Services};
 use crate::signing::{canonical_json, sign_body};
 
-/// Receivers get this long to answer a delivery.
+/// Time a receiver has to respond to a delivery.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn secret_context(subscription: &Subscription) -> EncryptionContext {
@@ -100,7 +100,7 @@ pub async fn delete_subscription(
     Ok(())
 }
 
-/// The `data` of a connection state change.
+/// Builds the `data` of a connection state change.
 pub fn connection_state_data(connection: &Connection) -> Value {
     json!({
         "state": connection.state.as_str(),
@@ -229,7 +229,7 @@ pub async fn deliver(services: &Services, delivery_id: &str) -> Result<(), Servi
         return Ok(());
     };
 
-    // Claim the attempt before sending, so a racing worker with the same job sees a newer
+    // Claim the attempt before sending, so a racing worker with the same job finds a newer
     // version and sends nothing.
     delivery.attempts.push(DeliveryAttempt {
         at: services.clock.now(),

@@ -29,7 +29,7 @@ pub struct ZoomDelivery<'a> {
     pub body: &'a [u8],
 }
 
-/// Verifies and handles one delivery; returns the JSON body of the 200 answer.
+/// Verifies and handles one delivery, and returns the JSON body of the 200 response.
 pub async fn handle_delivery(
     services: &Services,
     app_id: &str,
@@ -70,7 +70,7 @@ pub async fn handle_delivery(
             .pointer("/payload/plainToken")
             .and_then(Value::as_str)
             .ok_or_else(|| ServiceError::BadRequest("payload.plainToken is missing.".into()))?;
-        tracing::info!(app_id, "Zoom URL validation answered");
+        tracing::info!(app_id, "Zoom URL validation completed");
         return Ok(json!({
             "plainToken": plain_token,
             "encryptedToken": zoom_url_validation_token(secret.expose().as_bytes(), plain_token),
@@ -92,7 +92,7 @@ pub async fn handle_delivery(
         Ok(status) => status,
         Err(error) => {
             tracing::error!(app_id, event = %event_type, %error, "handling a Zoom event failed");
-            // Zoom retries only on 5xx, so every failure here asks for a retry.
+            // Zoom retries only on 5xx, so every failure here returns 503.
             return Err(match error {
                 ServiceError::Unavailable(message) => ServiceError::Unavailable(message),
                 other => ServiceError::Unavailable(other.to_string()),
@@ -177,7 +177,8 @@ fn payload_str<'a>(event: &'a Value, pointer: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// A connected connection of the app for the Zoom user that can mint local recording tokens.
+/// Finds the connected connection of the app for the Zoom user, if it can mint local
+/// recording tokens.
 async fn recording_connection(
     services: &Services,
     app: &ZoomOAuthApp,
@@ -214,7 +215,7 @@ async fn map_meeting(
     Ok(())
 }
 
-/// The meeting number of a meeting event, sent by Zoom as a JSON number or string.
+/// Reads the meeting number of a meeting event, which Zoom sends as a JSON number or string.
 fn meeting_number(event: &Value) -> Option<MeetingNumber> {
     event
         .pointer("/payload/object/id")
@@ -301,7 +302,7 @@ async fn app_deauthorized(
         return Ok("ignored: no connection");
     };
     // Zoom retries a delivery for over an hour, so a late copy can arrive after the user
-    // authorized again; it must not undo the newer authorization.
+    // authorized again. Such a copy must not undo the newer authorization.
     let deauthorized_at = payload_str(event, "/payload/deauthorization_time")
         .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
         .map(|at| at.with_timezone(&Utc));

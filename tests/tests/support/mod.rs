@@ -180,7 +180,7 @@ pub fn settings() -> Settings {
     }
 }
 
-/// An API Gateway HTTP API (payload format 2.0) event, as Lambda receives it.
+/// Builds an API Gateway HTTP API (payload format 2.0) event, as Lambda receives it.
 pub fn http_event(
     method: &str,
     path_and_query: &str,
